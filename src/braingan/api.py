@@ -1,0 +1,100 @@
+"""The Python API; the command line only wraps these functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from braingan.config import RunConfig, dump_toml
+from braingan.data import load_dataset
+from braingan.devices import resolve_device
+from braingan.errors import BrainganError
+from braingan.io.atomic import atomic_write_text
+from braingan.io.generator_files import load_generator
+from braingan.io.images import to_uint8
+from braingan.training.checkpoint import load_checkpoint
+
+
+def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Callable[[str], None] = print) -> Path:
+    """Train ``config`` into ``run_dir``; with ``resume`` continue from its last checkpoint."""
+    from braingan.training.loop import Trainer  # the loop pulls in plotting; keep `load` light
+
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise BrainganError(f"{run_dir}: exists and is not a folder")
+    dataset = load_dataset(config.data, log=log)
+    log(f"{len(dataset)} images of {config.data.resolution} px in classes {', '.join(dataset.class_names)}")
+    trainer = Trainer(config, dataset, run_dir, log=log)
+    if resume:
+        trainer.resume()
+        log(f"resumed {run_dir} at step {trainer.step} of {config.total_steps}")
+    elif trainer.checkpoint_path.exists():
+        raise BrainganError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
+    atomic_write_text(run_dir / "config.toml", dump_toml(config))
+    trainer.fit()
+    return run_dir
+
+
+def saved_config(run_dir: str | Path) -> RunConfig:
+    """The config a run was trained with, from its last checkpoint."""
+    state = load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt")
+    return RunConfig.from_dict(state["config"], source=f"{run_dir} checkpoint")
+
+
+class Synthesizer:
+    """A trained generator ready to make images."""
+
+    def __init__(self, generator: torch.nn.Module, meta: dict[str, Any], device: torch.device) -> None:
+        self.generator, self.meta, self.device = generator.to(device), meta, device
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.meta["classes"]
+
+    @property
+    def resolution(self) -> int:
+        return self.meta["resolution"]
+
+    def label_index(self, label: int | str | None) -> int:
+        if label is None:
+            return 0
+        if isinstance(label, str):
+            if label not in self.class_names:
+                raise BrainganError(f"unknown class {label!r}; this generator knows {', '.join(self.class_names)}")
+            return self.class_names.index(label)
+        if not 0 <= label < len(self.class_names):
+            raise BrainganError(f"class index {label} out of range 0..{len(self.class_names) - 1}")
+        return label
+
+    @torch.no_grad()
+    def generate_tensor(self, n: int, seed: int | None = None, label: int | str | None = None,
+                        batch_size: int = 64) -> torch.Tensor:
+        """[n, 1, H, W] float in [-1, 1]. The noise for all n is drawn up front from ``seed``,
+        so the images do not depend on ``batch_size`` or the device."""
+        if n < 0:
+            raise BrainganError(f"number of images must not be negative, not {n}")
+        rng = torch.Generator()
+        if seed is None:
+            rng.seed()
+        else:
+            rng.manual_seed(seed)
+        z = torch.randn(n, self.meta["latent_dim"], generator=rng)
+        labels = torch.full((n,), self.label_index(label), dtype=torch.int64)
+        chunks = [self.generator(z[i:i + batch_size].to(self.device), labels[i:i + batch_size].to(self.device)).cpu()
+                  for i in range(0, n, batch_size)]
+        return torch.cat(chunks) if chunks else torch.empty(0, 1, self.resolution, self.resolution)
+
+    def generate(self, n: int, seed: int | None = None, label: int | str | None = None,
+                 batch_size: int = 64) -> np.ndarray:
+        """uint8 [n, H, W] grey images."""
+        return to_uint8(self.generate_tensor(n, seed=seed, label=label, batch_size=batch_size))
+
+
+def load(run_dir: str | Path, device: str = "auto") -> Synthesizer:
+    """Load a run's ``generator.safetensors`` + ``generator.json`` (on CUDA when present)."""
+    generator, meta = load_generator(Path(run_dir))
+    return Synthesizer(generator, meta, resolve_device(device))

@@ -1,0 +1,43 @@
+"""``braingan generate``: images from a trained run."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from braingan import api
+from braingan.errors import BrainganError
+from braingan.io.images import grid, save_png
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "generate", help="write synthetic images from a trained run",
+        description="Write N synthetic 8-bit grey PNGs from a run's generator. The same --seed gives the same images.",
+    )
+    parser.add_argument("run", type=Path, help="run directory (holds generator.safetensors + generator.json)")
+    parser.add_argument("-n", type=int, required=True, help="number of images")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: fresh each time)")
+    parser.add_argument("--class", dest="label", help="class to generate (conditional runs)")
+    parser.add_argument("--grid", type=Path, help="also write all images tiled in one PNG")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.set_defaults(handler=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise BrainganError(f"-n must be at least 1, not {args.n}")
+    if args.out.exists() and not args.out.is_dir():
+        raise BrainganError(f"{args.out}: exists and is not a folder")
+    synthesizer = api.load(args.run, device=args.device)
+    images = synthesizer.generate(args.n, seed=args.seed, label=args.label)
+    width = max(5, len(str(args.n - 1)))
+    for i, image in enumerate(images):
+        save_png(args.out / f"sample_{i:0{width}d}.png", image)
+    if args.grid is not None:
+        cols = math.ceil(math.sqrt(len(images)))
+        save_png(args.grid, grid(images, math.ceil(len(images) / cols), cols))
+    print(f"{len(images)} images of {synthesizer.resolution} px written to {args.out}")
+    return 0

@@ -1,0 +1,208 @@
+"""Everything that defines a run, as dataclasses; presets as plain data; TOML in and out.
+
+A run's config is built in layers: defaults < preset < TOML file < command-line flags.
+The resolved config is written to ``config.toml`` in the run directory and into every
+checkpoint, so a run can be reproduced or resumed from either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from braingan.errors import BrainganError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+@dataclass
+class DataConfig:
+    """Which images to train on and how to preprocess them."""
+
+    path: str | None = None  # folder of images; None means the embedded demo set
+    classes: list[str] | None = None  # sub-folders to use; None means all
+    resolution: int = 128
+    crop: bool = True  # crop to the head's bounding box before padding to square
+    dedupe: bool = True  # drop byte-identical files
+    limit: int | None = None  # draw this many files, as the seed notebook did
+    subset_seed: int = 40
+    cache: bool = True
+
+
+@dataclass
+class ModelConfig:
+    """Architecture name and its size; the resolution comes from the data config."""
+
+    arch: str = "seed_dcgan"
+    latent_dim: int = 100
+    g_width: int = 256  # channels after the generator's dense layer
+    d_width: int = 64  # channels of the discriminator's first convolution
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation schedule; the defaults are the seed notebook's."""
+
+    batch_size: int = 4
+    steps_per_epoch: int = 3750
+    epochs: int = 10
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    adam_eps: float = 1e-7  # Keras' Adam default, not PyTorch's 1e-8
+    loss: str = "bce"
+    seed: int = 0
+    checkpoint_every: int = 500  # steps
+    log_every: int = 1  # steps between loss reads (each read syncs with the GPU)
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+
+
+@dataclass
+class RunConfig:
+    preset: str = "seed"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def total_steps(self) -> int:
+        return self.train.steps_per_epoch * self.train.epochs
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> RunConfig:
+        config = cls()
+        apply_overrides(config, values, source)
+        return config
+
+
+# Presets are plain nested dicts of overrides on the defaults above.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The Keras notebook, exactly: batch 4, 3,750 steps x 10 epochs, Adam(2e-4, 0.5), BCE.
+    "seed": {},
+    # The seed's DC-GAN scaled down so that `braingan demo` trains in minutes on a laptop CPU.
+    "demo": {
+        "data": {"resolution": 64},
+        "model": {"g_width": 128, "d_width": 32},
+        "train": {"batch_size": 16, "steps_per_epoch": 300, "epochs": 5, "checkpoint_every": 300},
+    },
+}
+
+
+def preset(name: str) -> RunConfig:
+    """A fresh config for a named preset."""
+    if name not in PRESETS:
+        raise BrainganError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    config = RunConfig(preset=name)
+    apply_overrides(config, PRESETS[name], f"preset {name!r}")
+    return config
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise BrainganError(f"{path}: cannot read config ({e.strerror or e})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise BrainganError(f"{path}: not valid TOML ({e})") from e
+
+
+def dump_toml(config: RunConfig) -> str:
+    return tomli_w.dumps(config.to_dict())
+
+
+def apply_overrides(target: Any, values: dict[str, Any], source: str, prefix: str = "") -> None:
+    """Set dataclass fields from a nested dict, refusing unknown keys and wrong types."""
+    if not isinstance(values, dict):
+        raise BrainganError(f"{source}: [{prefix.rstrip('.')}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    hints = typing.get_type_hints(type(target))
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            raise BrainganError(f"{source}: unknown key {name!r}; known: {', '.join(fields)}")
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            apply_overrides(current, value, source, prefix=f"{name}.")
+        else:
+            setattr(target, key, _checked(value, hints[key], name, source))
+    _validate(target, source)
+
+
+def _checked(value: Any, hint: Any, name: str, source: str) -> Any:
+    """Return value converted to the annotated type, or raise a BrainganError."""
+    options = typing.get_args(hint) if _is_union(hint) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    for option in options:
+        if option is type(None):
+            continue
+        origin = typing.get_origin(option)
+        if origin is list:
+            (item,) = typing.get_args(option)
+            if isinstance(value, list) and all(isinstance(v, item) for v in value):
+                return list(value)
+        elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        elif option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        elif option in (str, bool) and isinstance(value, option):
+            return value
+    expected = " or ".join(_type_name(o) for o in options)
+    raise BrainganError(f"{source}: {name} must be {expected}, not {value!r}")
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _type_name(hint: Any) -> str:
+    if hint is type(None):
+        return "absent"
+    if typing.get_origin(hint) is list:
+        return f"a list of {typing.get_args(hint)[0].__name__}"
+    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}[hint]
+
+
+_POSITIVE = {
+    "resolution", "limit", "latent_dim", "g_width", "d_width", "batch_size",
+    "steps_per_epoch", "checkpoint_every", "log_every", "lr",
+}
+_NON_NEGATIVE = {"epochs", "adam_eps"}
+
+
+def _validate(section: Any, source: str) -> None:
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if f.name in _POSITIVE and value <= 0:
+                raise BrainganError(f"{source}: {f.name} must be positive, not {value}")
+            if f.name in _NON_NEGATIVE and value < 0:
+                raise BrainganError(f"{source}: {f.name} must not be negative, not {value}")
+    if isinstance(section, DataConfig) and section.resolution % 8:
+        raise BrainganError(f"{source}: resolution must be a multiple of 8, not {section.resolution}")
+    if isinstance(section, TrainConfig):
+        for beta in ("beta1", "beta2"):
+            if not 0.0 <= getattr(section, beta) < 1.0:
+                raise BrainganError(f"{source}: {beta} must be in [0, 1), not {getattr(section, beta)}")
+
+
+def _drop_none(value: Any) -> Any:
+    """TOML has no null: absent keys mean 'default'."""
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value

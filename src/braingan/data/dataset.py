@@ -1,0 +1,131 @@
+"""Assemble the training set: discover, subset, dedupe, decode, preprocess, cache."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from braingan.config import DataConfig
+from braingan.data import cache
+from braingan.data.discover import SourceFile, discover, seed_subset
+from braingan.data.preprocess import Preprocessing, preprocess
+from braingan.data.readers import read_grey
+from braingan.errors import BrainganError
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Dataset:
+    """The whole training set in memory."""
+
+    images: torch.Tensor  # [N, 1, S, S] float32 in [-1, 1]
+    labels: torch.Tensor  # [N] int64, indices into class_names
+    class_names: list[str]
+    files: list[str] = field(default_factory=list)  # source of each image
+    duplicates: list[list[str]] = field(default_factory=list)  # byte-identical groups; first kept
+    skipped: list[str] = field(default_factory=list)  # one message per unreadable file
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
+    """Load ``config.path`` (or the embedded demo set when it is None) as a ``Dataset``."""
+    settings = Preprocessing(resolution=config.resolution, crop=config.crop)
+    if config.path is None:
+        from braingan.data.demo import load_demo_slices
+
+        return _from_arrays(load_demo_slices(), "mni152", settings)
+
+    sources = discover(config.path, config.classes)
+    if config.limit is not None:
+        sources = seed_subset(sources, config.limit, config.subset_seed)
+    contents, skipped = _read_bytes(sources, log)
+    duplicates = _duplicate_groups(contents)
+    if config.dedupe:
+        contents = _first_of_each_content(contents)
+    if duplicates:
+        verb = "dropped" if config.dedupe else "kept (--no-dedupe)"
+        log(f"{sum(len(g) - 1 for g in duplicates)} byte-identical duplicate files {verb}: "
+            + "; ".join(" = ".join(Path(p).name for p in g) for g in duplicates))
+
+    class_names = sorted({s.class_name for s in sources})
+    entries = [(digest, source.class_name) for source, _, digest in contents]
+    key = cache.cache_key(settings.to_dict(), entries)
+    cached = cache.load_cached(key) if config.cache else None
+    if cached is not None:
+        tensors, meta = cached
+        kept = meta["kept"]
+        skipped += meta["skipped"]
+        images, labels = tensors["images"], tensors["labels"]
+    else:
+        arrays, kept, decode_skips = [], [], []
+        for i, (source, data, _) in enumerate(contents):
+            try:
+                arrays.append(preprocess(read_grey(io.BytesIO(data), name=source.path), settings))
+                kept.append(i)
+            except BrainganError as e:
+                decode_skips.append(str(e))
+                log(f"warning: skipped {e}")
+        skipped += decode_skips
+        labels = torch.tensor([class_names.index(contents[i][0].class_name) for i in kept], dtype=torch.int64)
+        images = torch.from_numpy(np.stack(arrays)[:, None]) if arrays else torch.empty(0)
+        if arrays and config.cache:
+            cache.store(key, {"images": images, "labels": labels}, {"kept": kept, "skipped": decode_skips})
+    if not kept:
+        raise BrainganError(f"{config.path}: no usable image found ({len(skipped)} unreadable files)")
+    return Dataset(
+        images=images,
+        labels=labels,
+        class_names=class_names,
+        files=[str(contents[i][0].path) for i in kept],
+        duplicates=duplicates,
+        skipped=skipped,
+    )
+
+
+def _read_bytes(sources: list[SourceFile], log: Log) -> tuple[list[tuple[SourceFile, bytes, str]], list[str]]:
+    """Read every file once (the same bytes feed the hash and the decoder)."""
+    contents, skipped = [], []
+    for source in sources:
+        try:
+            data = source.path.read_bytes()
+        except OSError as e:
+            message = f"{source.path}: cannot read ({e.strerror or e})"
+            skipped.append(message)
+            log(f"warning: skipped {message}")
+            continue
+        contents.append((source, data, hashlib.sha256(data).hexdigest()))
+    return contents, skipped
+
+
+def _first_of_each_content(contents: list[tuple[SourceFile, bytes, str]]) -> list[tuple[SourceFile, bytes, str]]:
+    first: dict[str, tuple[SourceFile, bytes, str]] = {}
+    for entry in contents:
+        first.setdefault(entry[2], entry)
+    return list(first.values())
+
+
+def _duplicate_groups(contents: list[tuple[SourceFile, bytes, str]]) -> list[list[str]]:
+    groups: dict[str, list[str]] = {}
+    for source, _, digest in contents:
+        groups.setdefault(digest, []).append(str(source.path))
+    return [paths for paths in groups.values() if len(paths) > 1]
+
+
+def _from_arrays(slices: np.ndarray, class_name: str, settings: Preprocessing) -> Dataset:
+    """A dataset from grey uint8 slices already in memory (the embedded demo set)."""
+    images = np.stack([preprocess(s.astype(np.float32) / 255.0, settings) for s in slices])
+    return Dataset(
+        images=torch.from_numpy(images[:, None]),
+        labels=torch.zeros(len(images), dtype=torch.int64),
+        class_names=[class_name],
+        files=[f"{class_name}[{i}]" for i in range(len(images))],
+    )

@@ -1,0 +1,1 @@
+"""Files braingan writes: atomic writes, generator files, images."""

@@ -1,0 +1,62 @@
+"""The seed notebook's DC-GAN, layer for layer (Keras 'same' padding, Glorot init, no batch norm).
+
+With the defaults (128 px, ``g_width=256``, ``d_width=64``) the generator has exactly
+27,265,281 parameters and the discriminator 582,785. Smaller widths and resolutions give
+the same shape scaled down (the demo uses 64 px).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from braingan.models.keras_same import KerasSameConv2d, glorot_init, keras_same_conv_transpose
+
+LEAK = 0.2
+
+
+class SeedGenerator(nn.Module):
+    """Dense -> 1/4-size feature map -> two stride-2 transposed convolutions -> 4x4 conv -> tanh."""
+
+    def __init__(self, latent_dim: int = 100, resolution: int = 128, g_width: int = 256) -> None:
+        super().__init__()
+        if resolution % 4:
+            raise ValueError(f"resolution {resolution} is not a multiple of 4")
+        self.latent_dim, self.resolution, self.base = latent_dim, resolution, resolution // 4
+        mid = g_width // 2
+        self.dense = nn.Linear(latent_dim, g_width * self.base * self.base)
+        self.up1 = keras_same_conv_transpose(g_width, mid, 4, 2)
+        self.up2 = keras_same_conv_transpose(mid, mid, 4, 2)
+        self.out = KerasSameConv2d(mid, 1, 4)
+        self.act = nn.LeakyReLU(LEAK)
+        glorot_init(self)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        x = self.act(self.dense(z)).view(len(z), -1, self.base, self.base)
+        x = self.act(self.up1(x))
+        x = self.act(self.up2(x))
+        return torch.tanh(self.out(x))
+
+
+class SeedDiscriminator(nn.Module):
+    """Four 3x3 convolutions (three with stride 2) -> flatten -> dropout 0.4 -> one logit."""
+
+    def __init__(self, resolution: int = 128, d_width: int = 64, dropout: float = 0.4) -> None:
+        super().__init__()
+        if resolution % 8:
+            raise ValueError(f"resolution {resolution} is not a multiple of 8")
+        w = d_width
+        self.features = nn.Sequential(
+            KerasSameConv2d(1, w, 3), nn.LeakyReLU(LEAK),
+            KerasSameConv2d(w, 2 * w, 3, stride=2), nn.LeakyReLU(LEAK),
+            KerasSameConv2d(2 * w, 2 * w, 3, stride=2), nn.LeakyReLU(LEAK),
+            KerasSameConv2d(2 * w, 4 * w, 3, stride=2), nn.LeakyReLU(LEAK),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+        )
+        self.head = nn.Linear(4 * w * (resolution // 8) ** 2, 1)
+        glorot_init(self)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Logits [N]; the seed's sigmoid lives in the loss, where it is numerically stable."""
+        return self.head(self.features(x)).squeeze(1)

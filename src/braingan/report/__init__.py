@@ -1,0 +1,1 @@
+"""Human-facing outputs: plots now, the HTML report later."""

@@ -1,0 +1,1 @@
+"""One training loop for every preset: step math, loop, losses, checkpoints."""

@@ -1,0 +1,164 @@
+"""The training loop: batches from memory, steps, logs, sample grids, checkpoints, stop signals."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from braingan import __version__
+from braingan.config import RunConfig
+from braingan.data import Dataset
+from braingan.data.preprocess import Preprocessing
+from braingan.devices import resolve_device
+from braingan.errors import BrainganError
+from braingan.io.generator_files import save_generator
+from braingan.io.images import grid, save_png, to_uint8
+from braingan.models import build_discriminator, build_generator
+from braingan.models.registry import generator_kwargs
+from braingan.report.plots import plot_losses
+from braingan.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from braingan.training.logs import LossLog
+from braingan.training.losses import get_loss
+from braingan.training.signals import TrainingInterrupted, catch_stop_signals
+from braingan.training.step import GanModels, train_step
+
+GRID_ROWS, GRID_COLS = 2, 5  # the seed's sample_images
+
+
+class Trainer:
+    """Owns a run directory and trains the configured GAN on an in-memory dataset."""
+
+    def __init__(self, config: RunConfig, dataset: Dataset, run_dir: Path, log: Callable[[str], None] = print) -> None:
+        self.config, self.run_dir, self.log = config, Path(run_dir), log
+        self.device = resolve_device(config.train.device)
+        torch.manual_seed(config.train.seed)
+        m, t = config.model, config.train
+        self.class_names = dataset.class_names
+        self.g_kwargs = generator_kwargs(m.arch, m.latent_dim, config.data.resolution, m.g_width, len(self.class_names))
+        G = build_generator(m.arch, **self.g_kwargs).to(self.device)
+        D = build_discriminator(m.arch, config.data.resolution, m.d_width, len(self.class_names)).to(self.device)
+        adam = {"lr": t.lr, "betas": (t.beta1, t.beta2), "eps": t.adam_eps}
+        self.models = GanModels(G, D, torch.optim.Adam(G.parameters(), **adam), torch.optim.Adam(D.parameters(), **adam))
+        self.loss = get_loss(t.loss)
+        self.images = dataset.images.to(self.device)
+        self.labels = dataset.labels.to(self.device)
+        self.step = 0
+        # Fixed noise for the sample grids, from its own generator so it never shifts training's RNG.
+        fixed = torch.Generator().manual_seed(t.seed)
+        self.fixed_z = torch.randn(GRID_ROWS * GRID_COLS, m.latent_dim, generator=fixed).to(self.device)
+        self.fixed_labels = (torch.arange(GRID_ROWS * GRID_COLS) % len(self.class_names)).to(self.device)
+        self.losses = LossLog(self.run_dir / "log.csv")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "last.pt"
+
+    # -- state ----------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        m = self.models
+        return {
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "class_names": self.class_names,
+            "generator": m.generator.state_dict(),
+            "discriminator": m.discriminator.state_dict(),
+            "opt_g": m.opt_g.state_dict(),
+            "opt_d": m.opt_d.state_dict(),
+            "rng": rng_state(),
+        }
+
+    def resume(self) -> None:
+        """Continue from ``checkpoints/last.pt`` exactly where it was written."""
+        state = load_checkpoint(self.checkpoint_path)
+        if state["class_names"] != self.class_names:
+            raise BrainganError(f"{self.checkpoint_path}: trained on classes {state['class_names']}, "
+                                f"but the data has {self.class_names}")
+        m = self.models
+        try:
+            m.generator.load_state_dict(state["generator"])
+            m.discriminator.load_state_dict(state["discriminator"])
+            m.opt_g.load_state_dict(state["opt_g"])
+            m.opt_d.load_state_dict(state["opt_d"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise BrainganError(f"{self.checkpoint_path}: does not match this run's architecture "
+                                f"({str(e).splitlines()[0]})") from e
+        set_rng_state(state["rng"])
+        self.step = state["step"]
+
+    def save(self) -> None:
+        save_checkpoint(self.checkpoint_path, self.state())
+
+    def export_generator(self) -> None:
+        data = self.config.data
+        save_generator(self.run_dir, self.models.generator, {
+            "arch": self.config.model.arch,
+            "kwargs": self.g_kwargs,
+            "resolution": data.resolution,
+            "latent_dim": self.config.model.latent_dim,
+            "classes": self.class_names,
+            "preprocessing": Preprocessing(resolution=data.resolution, crop=data.crop).to_dict(),
+            "steps": self.step,
+            "braingan": __version__,
+        })
+
+    # -- loop -----------------------------------------------------------------------------
+
+    def fit(self) -> None:
+        t = self.config.train
+        total = self.config.total_steps
+        self.losses.start(self.step)
+        pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+        last_time, last_step = time.perf_counter(), self.step
+        bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True, disable=None)
+        with catch_stop_signals() as stop, bar:
+            while self.step < total:
+                idx = torch.randint(0, len(self.images), (t.batch_size,), device=self.device)
+                z = torch.randn(t.batch_size, self.config.model.latent_dim, device=self.device)
+                d_loss, g_loss = train_step(self.models, self.loss, self.images[idx], z, self.labels[idx])
+                self.step += 1
+                pending.append((self.step, d_loss, g_loss))
+                bar.update(1)
+                if len(pending) >= t.log_every or self.step == total or stop:
+                    now = time.perf_counter()
+                    rate = (self.step - last_step) * t.batch_size / max(now - last_time, 1e-9)
+                    self._write_losses(pending, rate, bar)
+                    pending, last_time, last_step = [], now, self.step
+                if self.step % t.steps_per_epoch == 0:
+                    self._sample_grid()
+                if stop:
+                    self._finish()
+                    raise TrainingInterrupted(stop.signum, self.step)
+                if self.step % t.checkpoint_every == 0 and self.step < total:
+                    self.save()
+        self._finish()
+
+    def _write_losses(self, pending: list[tuple[int, torch.Tensor, torch.Tensor]], rate: float, bar: tqdm) -> None:
+        """One device-to-host copy for the whole interval (no sync on every step)."""
+        values = torch.stack([torch.stack([d, g]) for _, d, g in pending]).tolist()
+        spe = self.config.train.steps_per_epoch
+        rows = [{"step": s, "epoch": (s - 1) // spe + 1, "d_loss": d, "g_loss": g, "images_per_s": rate}
+                for (s, _, _), (d, g) in zip(pending, values)]
+        self.losses.append(rows)
+        bar.set_postfix(d_loss=f"{rows[-1]['d_loss']:.3f}", g_loss=f"{rows[-1]['g_loss']:.3f}", img_s=f"{rate:.1f}")
+
+    @torch.no_grad()
+    def _sample_grid(self) -> None:
+        G = self.models.generator
+        G.eval()
+        images = to_uint8(G(self.fixed_z, self.fixed_labels))
+        G.train()
+        save_png(self.run_dir / "samples" / f"step_{self.step:06d}.png", grid(images, GRID_ROWS, GRID_COLS))
+
+    def _finish(self) -> None:
+        """Checkpoint, generator files and the loss plot: a finished or stopped run is usable."""
+        self.save()
+        self.export_generator()
+        rows = self.losses.read()
+        if rows:
+            plot_losses(rows, self.run_dir / "losses.png")

@@ -1,0 +1,41 @@
+"""GAN losses on discriminator logits, selected by name in the config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from braingan.errors import BrainganError
+
+
+@dataclass(frozen=True)
+class GanLoss:
+    discriminator: Callable[[Tensor, Tensor], Tensor]  # (real logits, fake logits) -> loss
+    generator: Callable[[Tensor], Tensor]  # fake logits -> loss
+
+
+def _bce_discriminator(real: Tensor, fake: Tensor) -> Tensor:
+    """The seed's ``train_on_batch`` on real+fake concatenated: one mean over both halves."""
+    logits = torch.cat([real, fake])
+    targets = torch.cat([torch.ones_like(real), torch.zeros_like(fake)])
+    return F.binary_cross_entropy_with_logits(logits, targets)
+
+
+def _bce_generator(fake: Tensor) -> Tensor:
+    """The combined model's BCE against label 1 (the non-saturating generator loss)."""
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+
+
+LOSSES: dict[str, GanLoss] = {
+    "bce": GanLoss(_bce_discriminator, _bce_generator),
+}
+
+
+def get_loss(name: str) -> GanLoss:
+    if name not in LOSSES:
+        raise BrainganError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+    return LOSSES[name]

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+
+import braingan
+from braingan.errors import BrainganError
+from braingan.training.checkpoint import load_checkpoint
+from braingan.training.logs import LossLog
+from conftest import tiny_config
+
+
+def weights(run_dir, part):
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")[part]
+
+
+def test_tiny_run_changes_both_networks_and_writes_the_run(small_yes, tmp_path):
+    config = tiny_config(small_yes, steps=4)
+    config.train.epochs = 2
+    run = braingan.train(config, tmp_path / "run", log=lambda _: None)
+    torch.manual_seed(config.train.seed)
+    from braingan.models import build_discriminator, build_generator
+
+    initial_g = build_generator("seed_dcgan", latent_dim=100, resolution=32, g_width=16).state_dict()
+    initial_d = build_discriminator("seed_dcgan", 32, 8, 1).state_dict()
+    for part, initial in (("generator", initial_g), ("discriminator", initial_d)):
+        trained = weights(run, part)
+        assert trained.keys() == initial.keys()
+        assert all(not torch.equal(trained[k], initial[k]) for k in initial if k.endswith("weight"))
+    for name in ("config.toml", "log.csv", "losses.png", "generator.safetensors", "generator.json"):
+        assert (run / name).is_file(), name
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000004.png", "step_000008.png"]
+    rows = LossLog(run / "log.csv").read()
+    assert [int(r["step"]) for r in rows] == list(range(1, 9))
+    assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in rows)
+
+
+def test_resume_continues_exactly(small_yes, tmp_path):
+    k = 3
+    straight = tiny_config(small_yes, steps=k)
+    straight.train.epochs = 2
+    braingan.train(straight, tmp_path / "straight", log=lambda _: None)
+
+    # k steps (one epoch of k), then the same run extended to two epochs: 2k steps in all.
+    first = tiny_config(small_yes, steps=k)
+    braingan.train(first, tmp_path / "resumed", log=lambda _: None)
+    second = braingan.api.saved_config(tmp_path / "resumed")
+    second.train.epochs = 2
+    braingan.train(second, tmp_path / "resumed", resume=True, log=lambda _: None)
+
+    for part in ("generator", "discriminator", "opt_g", "opt_d"):
+        a, b = weights(tmp_path / "straight", part), weights(tmp_path / "resumed", part)
+        if part.startswith("opt"):
+            assert all(torch.equal(a["state"][i][m], b["state"][i][m])
+                       for i in a["state"] for m in ("exp_avg", "exp_avg_sq"))
+        else:
+            assert all(torch.equal(a[key], b[key]) for key in a), part
+    losses_a = LossLog(tmp_path / "straight" / "log.csv").read()
+    losses_b = LossLog(tmp_path / "resumed" / "log.csv").read()
+    assert [r["d_loss"] for r in losses_a] == [r["d_loss"] for r in losses_b]
+
+
+def test_training_into_an_existing_run_needs_resume(small_yes, tmp_path):
+    config = tiny_config(small_yes, steps=2)
+    braingan.train(config, tmp_path / "run", log=lambda _: None)
+    with pytest.raises(BrainganError, match="--resume"):
+        braingan.train(config, tmp_path / "run", log=lambda _: None)
+
+
+def test_generate_is_reproducible_and_independent_of_batch_size(small_yes, tmp_path):
+    run = braingan.train(tiny_config(small_yes, steps=2), tmp_path / "run", log=lambda _: None)
+    synth = braingan.load(run)
+    a = synth.generate(7, seed=3)
+    assert a.shape == (7, 32, 32) and a.dtype == np.uint8
+    assert np.array_equal(a, braingan.load(run).generate(7, seed=3, batch_size=2))
+    assert not np.array_equal(a, synth.generate(7, seed=4))
+    with pytest.raises(BrainganError, match="unknown class"):
+        synth.generate(1, label="glioma")
+
+
+def test_checkpoint_loader_refuses_pickled_code(tmp_path):
+    import pickle
+
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": 1, "payload": Exploit()}, path, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    with pytest.raises(BrainganError, match="refused"):
+        load_checkpoint(path)
