@@ -23,6 +23,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--class", dest="label", help="class to generate (conditional runs)")
     parser.add_argument("--grid", type=Path, help="also write all images tiled in one PNG")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--reject-memorized", action="store_true",
+                        help="drop samples the memorization audit flags as near copies of training images")
     parser.set_defaults(handler=run_generate)
 
 
@@ -33,6 +35,12 @@ def run_generate(args: argparse.Namespace) -> int:
         raise BrainganError(f"{args.out}: exists and is not a folder")
     synthesizer = api.load(args.run, device=args.device)
     images = synthesizer.generate(args.n, seed=args.seed, label=args.label)
+    if args.reject_memorized:
+        from braingan.evaluation import reject_memorized
+
+        images, dropped = reject_memorized(args.run, images)
+        print(f"{len(dropped)} of {args.n} samples dropped as near copies of training images"
+              + (f" (indices {', '.join(map(str, dropped[:20]))}{' ...' if len(dropped) > 20 else ''})" if dropped else ""))
     width = max(5, len(str(args.n - 1)))
     for i, image in enumerate(images):
         save_png(args.out / f"sample_{i:0{width}d}.png", image)
