@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from braingan.errors import BrainganError
+
 SUBSETS = 100
 MAX_SUBSET = 1000
 
@@ -71,7 +73,7 @@ def kid(real: np.ndarray, fake: np.ndarray, subsets: int = SUBSETS, subset_size:
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     size = subset_size or min(MAX_SUBSET, len(real), len(fake))
     if size < 2:
-        raise ValueError("KID needs at least 2 images in each set")
+        raise BrainganError("KID needs at least 2 images in each set")
     rng = np.random.default_rng(seed)
     values = [_mmd2_unbiased(real[rng.choice(len(real), size, replace=False)],
                              fake[rng.choice(len(fake), size, replace=False)]) for _ in range(subsets)]

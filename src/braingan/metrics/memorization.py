@@ -43,8 +43,8 @@ class MemorizationResult:
             "flagged_samples": self.flagged,
             "threshold_distance": self.threshold_distance,
             "threshold_ssim": self.threshold_ssim,
-            "calibration": f"{self.percentile:g}th percentile of real-to-nearest-other-real distance "
-                           f"(and {100 - self.percentile:g}th of SSIM), near-duplicate real scans set aside",
+            "calibration": f"percentile {self.percentile:g} of real-to-nearest-other-real distance "
+                           f"(and percentile {100 - self.percentile:g} of SSIM), near-duplicate real scans set aside",
             "real_near_duplicates": self.real_near_duplicates,
             "min_distance": float(self.distance.min()),
             "max_ssim": float(self.ssim.max()),

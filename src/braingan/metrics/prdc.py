@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from braingan.errors import BrainganError
+
 K = 5
 
 
@@ -39,7 +41,7 @@ def _kth_neighbour_radius(x: np.ndarray, k: int) -> torch.Tensor:
 def prdc(real: np.ndarray, fake: np.ndarray, k: int = K) -> PRDCResult:
     """PRDC of ``fake`` against ``real`` features [N, D] (needs more than k of each)."""
     if min(len(real), len(fake)) <= k:
-        raise ValueError(f"PRDC with k={k} needs more than {k} real and generated images")
+        raise BrainganError(f"PRDC with k={k} needs more than {k} real and generated images")
     real_radius = _kth_neighbour_radius(real, k)
     fake_radius = _kth_neighbour_radius(fake, k)
     d = _pairwise(real, fake)  # [n_real, n_fake]

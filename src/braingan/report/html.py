@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import tempfile
 from pathlib import Path
+
+from PIL import Image
 
 from braingan import __version__
 from braingan.evaluation import METRICS_FILE, PAIRS_FILE
@@ -33,8 +36,10 @@ figure{display:inline-block;margin:.4em;text-align:center}figcaption{font-size:.
 """
 
 
-def _img(data: bytes, alt: str, width: int | None = None) -> str:
-    size = f' width="{width}"' if width else ""
+def _img(data: bytes, alt: str) -> str:
+    """Small grids (32-64 px images) are shown enlarged, without smoothing, so they can be read."""
+    width = Image.open(io.BytesIO(data)).width
+    size = f' width="{width * max(1, 480 // width)}"' if width < 480 else ""
     return f'<img alt="{html.escape(alt)}"{size} src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
 
@@ -124,8 +129,8 @@ def _memorization(run: Path, report: dict) -> str:
                    for p in memo.get("pairs", []))
     return ("<h2>Memorization audit</h2>" + verdict
             + f"<p class='note'>Threshold: RMS pixel distance ≤ {memo['threshold_distance']:.4f} or SSIM ≥ "
-              f"{memo['threshold_ssim']:.3f} ({html.escape(memo['calibration'])}; "
-              f"{memo['real_near_duplicates']} near-duplicate real scans set aside).</p>"
+              f"{memo['threshold_ssim']:.3f} ({html.escape(memo['calibration'])}: "
+              f"{memo['real_near_duplicates']} of them).</p>"
             + "<p>Closest pairs: generated (top row) over its nearest training image (bottom row).</p>" + picture
             + "<table><tr><th>sample</th><th>training image</th><th>RMS distance</th><th>SSIM</th></tr>"
             + rows + "</table>")
