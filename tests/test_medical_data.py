@@ -184,3 +184,25 @@ def test_volume_options_are_validated(flag, value, message):
 
     with pytest.raises(BrainganError, match=message):
         RunConfig.from_dict({"data": {flag: value}})
+
+
+def test_train_flags_reach_the_config_and_the_reader(tmp_path):
+    import subprocess
+    import sys
+
+    from braingan.cli import main
+
+    volume, affine = _ras_volume()
+    folder = tmp_path / "vols"
+    folder.mkdir()
+    nib.save(nib.Nifti1Image(volume, affine), folder / "a.nii.gz")
+    run = tmp_path / "run"
+    tiny = ["--resolution", "32", "--g-width", "16", "--d-width", "8", "--steps-per-epoch", "2", "--epochs", "1"]
+    flags = ["--slices", "0.5", "--axis", "coronal", "--brain-fraction", "0.2", "--clip-low", "1", "--clip-high", "99"]
+    assert main(["train", str(folder), "--out", str(run), *tiny, *flags]) == 0
+    written = (run / "config.toml").read_text()
+    for line in ('slices = 0.5', 'axis = "coronal"', 'brain_fraction = 0.2', 'clip_low = 1.0', 'clip_high = 99.0'):
+        assert line in written
+    for command in ("export", "import-keras"):
+        result = subprocess.run([sys.executable, "-m", "braingan", command, "--help"], capture_output=True, text=True)
+        assert result.returncode == 0 and "usage: braingan " + command in result.stdout
