@@ -69,5 +69,5 @@ def read_nifti(data: bytes, name: str, options: VolumeOptions) -> list[Slice]:
     grey = scale_percentiles(volume, options.clip_low, options.clip_high)
     axis = AXES.index(options.axis)  # RAS+: x=sagittal normal, y=coronal, z=axial
     normal = {0: 2, 1: 1, 2: 0}[axis]
-    return [Slice(f"{name}#{options.axis}{k}", view(np.take(grey, k, axis=normal)), name, float(k))
-            for k in range(grey.shape[normal])]
+    planes = np.moveaxis(grey, normal, 0)  # a view; np.take per plane is slow on nibabel's F-order data
+    return [Slice(f"{name}#{options.axis}{k}", view(plane), name, float(k)) for k, plane in enumerate(planes)]
