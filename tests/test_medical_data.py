@@ -83,6 +83,20 @@ def test_mr_small_from_pydicom_is_bundled_and_reads(tmp_path):
     np.testing.assert_allclose(mr.grey, expected, atol=1e-6)
 
 
+def test_compressed_dicom_with_an_installed_decoder_reads(tmp_path):
+    from pydicom.uid import RLELossless
+
+    pixels = head() + np.arange(32, dtype=np.uint16)[None]  # not flat, so the encoder has work
+    plain = write_mr(tmp_path / "plain.dcm", pixels, generate_uid())
+    ds = pydicom.dcmread(plain)
+    ds.compress(RLELossless)  # pydicom's own RLE codec: always installed
+    ds.save_as(tmp_path / "rle.dcm", enforce_file_format=True)
+    assert pydicom.dcmread(tmp_path / "rle.dcm").file_meta.TransferSyntaxUID == RLELossless
+    (a,) = read_dicom(plain.read_bytes(), "plain", OPTIONS)
+    (b,) = read_dicom((tmp_path / "rle.dcm").read_bytes(), "rle", OPTIONS)
+    np.testing.assert_array_equal(a.grey, b.grey)
+
+
 def test_dicom_errors_name_the_file_and_the_reason(tmp_path):
     jpeg_ls = tmp_path / "compressed.dcm"
     write_mr(jpeg_ls, head(), generate_uid(), syntax=JPEGLSLossless)
@@ -96,6 +110,13 @@ def test_dicom_errors_name_the_file_and_the_reason(tmp_path):
     ds.save_as(no_pixels, enforce_file_format=True)
     with pytest.raises(BrainganError, match="report.dcm: DICOM without pixel data"):
         read_dicom(no_pixels.read_bytes(), str(no_pixels), OPTIONS)
+
+    truncated = tmp_path / "truncated.dcm"
+    truncated.write_bytes(write_mr(tmp_path / "whole.dcm", head(), generate_uid()).read_bytes()[:-100])
+    (tmp_path / "whole.dcm").unlink()
+    with pytest.raises(BrainganError, match="truncated.dcm: (corrupt DICOM|unreadable DICOM pixel data)"):
+        read_dicom(truncated.read_bytes(), str(truncated), OPTIONS)
+    truncated.unlink()
 
     messages = []
     write_mr(tmp_path / "good.dcm", head(), generate_uid())

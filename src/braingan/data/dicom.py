@@ -12,7 +12,6 @@ import io
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from braingan.data.slices import Slice, VolumeOptions, scale_percentiles
@@ -28,8 +27,8 @@ def read_dicom(data: bytes, name: str, options: VolumeOptions) -> list[Slice]:
     """Every frame of one DICOM file as a ``Slice`` of its series."""
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
-    except (InvalidDicomError, EOFError, ValueError, KeyError, OSError) as e:
-        raise BrainganError(f"{name}: corrupt DICOM ({e})") from e
+    except Exception as e:  # pydicom reports damaged files with many exception types
+        raise BrainganError(f"{name}: corrupt DICOM ({type(e).__name__}: {e})") from e
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         kind = getattr(ds.get("SOPClassUID"), "name", "unknown SOP class")
         raise BrainganError(f"{name}: DICOM without pixel data ({kind})")
