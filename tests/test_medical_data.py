@@ -155,6 +155,19 @@ def test_nifti_is_reoriented_sliced_and_clipped(tmp_path):
     assert (len(sagittal), sagittal[0].grey.shape) == (20, (10, 24))
 
 
+def test_thick_slices_are_resampled_to_square_pixels(tmp_path):
+    volume = np.zeros((20, 20, 8), dtype=np.float32)
+    volume[4:16, 4:16, 2:6] = 100.0  # a block 12 mm wide and 16 mm tall
+    path = tmp_path / "thick.nii"
+    nib.save(nib.Nifti1Image(volume, np.diag([1.0, 1.0, 4.0, 1.0])), path)  # 1 x 1 x 4 mm voxels
+    coronal = read_nifti(path.read_bytes(), str(path), VolumeOptions(axis="coronal"))
+    assert coronal[10].grey.shape == (32, 20)  # 8 slices of 4 mm -> 32 rows of 1 mm
+    rows = np.flatnonzero(coronal[10].grey.max(axis=1) > 0.5)
+    cols = np.flatnonzero(coronal[10].grey.max(axis=0) > 0.5)
+    assert (len(rows), len(cols)) == (16, 12)  # the block keeps its shape in mm
+    assert read_nifti(path.read_bytes(), str(path), OPTIONS)[3].grey.shape == (20, 20)  # axial: already square
+
+
 def test_nifti_folder_loads_with_brain_fraction_and_cache(tmp_path, monkeypatch):
     volume, affine = _ras_volume()
     folder = tmp_path / "vols"

@@ -1,4 +1,5 @@
-"""NIfTI volumes -> grey slices: reoriented to RAS+, cut along one axis, intensity clipped.
+"""NIfTI volumes -> grey slices: reoriented to RAS+, cut along one axis, intensity clipped,
+resampled to square pixels when the voxels are not.
 
 nibabel parses the header and applies scl_slope/scl_inter; ``as_closest_canonical`` flips and
 permutes the voxel axes to RAS+ (no resampling), so 'axial' means the same plane in every file.
@@ -13,7 +14,7 @@ import zlib
 import nibabel as nib
 import numpy as np
 
-from braingan.data.slices import AXES, Slice, VolumeOptions, scale_percentiles, view
+from braingan.data.slices import AXES, Slice, VolumeOptions, scale_percentiles, square_pixels, view
 from braingan.errors import BrainganError
 
 # Refuse to inflate more than this (a 512^3 float32 volume is 512 MiB).
@@ -59,7 +60,9 @@ def read_nifti(data: bytes, name: str, options: VolumeOptions) -> list[Slice]:
             image = image.slicer[(..., *([0] * (len(shape) - 3)))]
         if len(image.shape) < 3:
             raise BrainganError(f"{name}: {len(shape)}-D NIfTI; braingan reads 3-D volumes")
-        volume = np.asarray(nib.as_closest_canonical(image).get_fdata(dtype=np.float32))
+        canonical = nib.as_closest_canonical(image)
+        volume = np.asarray(canonical.get_fdata(dtype=np.float32))
+        zooms = [float(z) for z in canonical.header.get_zooms()[:3]]
     except BrainganError:
         raise
     except (ValueError, OSError, EOFError, gzip.BadGzipFile, nib.filebasedimages.ImageFileError) as e:
@@ -70,4 +73,6 @@ def read_nifti(data: bytes, name: str, options: VolumeOptions) -> list[Slice]:
     axis = AXES.index(options.axis)  # RAS+: x=sagittal normal, y=coronal, z=axial
     normal = {0: 2, 1: 1, 2: 0}[axis]
     planes = np.moveaxis(grey, normal, 0)  # a view; np.take per plane is slow on nibabel's F-order data
-    return [Slice(f"{name}#{options.axis}{k}", view(plane), name, float(k)) for k, plane in enumerate(planes)]
+    across, down = (zooms[i] for i in range(3) if i != normal)  # view() turns the plane's 2nd axis into rows
+    return [Slice(f"{name}#{options.axis}{k}", square_pixels(view(plane), down, across), name, float(k))
+            for k, plane in enumerate(planes)]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 AXES = ("axial", "coronal", "sagittal")
 # A pixel is head, not background, above this level of the scaled [0, 1] slice
@@ -61,6 +63,18 @@ def view(plane: np.ndarray) -> np.ndarray:
     The same ``rot90`` the embedded demo set was built with, so all braingan slices look alike.
     """
     return np.ascontiguousarray(np.rot90(plane))
+
+
+def square_pixels(grey: np.ndarray, row_mm: float, col_mm: float) -> np.ndarray:
+    """Resample so both pixel sides have the smaller of the two spacings (thick-slice volumes
+    cut coronally or sagittally would otherwise look squashed). Square pixels pass unchanged."""
+    if row_mm <= 0 or col_mm <= 0 or abs(row_mm - col_mm) <= 1e-3 * max(row_mm, col_mm):
+        return grey
+    step = min(row_mm, col_mm)
+    size = (max(1, round(grey.shape[0] * row_mm / step)), max(1, round(grey.shape[1] * col_mm / step)))
+    resized = F.interpolate(torch.from_numpy(np.ascontiguousarray(grey))[None, None], size=size, mode="bilinear",
+                            align_corners=False)
+    return resized[0, 0].clamp(0.0, 1.0).numpy()
 
 
 def central(slices: list[Slice], fraction: float) -> list[Slice]:
