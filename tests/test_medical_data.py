@@ -53,6 +53,10 @@ def test_multi_frame_file_gives_one_slice_per_frame(tmp_path):
     assert [s.name for s in slices] == [f"{path}#frame{i}" for i in range(5)]
     np.testing.assert_allclose([s.grey[16, 16] for s in slices], [min(1.0, 100 * (i + 1) / 499) for i in range(5)],
                                atol=1e-6)
+    # Without a window the frames share one percentile scale, so they keep their relative brightness.
+    plain = write_mr(tmp_path / "plain.dcm", frames, generate_uid())
+    centres = [s.grey[16, 16] for s in read_dicom(plain.read_bytes(), str(plain), OPTIONS)]
+    assert centres == sorted(centres) and centres[0] < 0.5 * centres[-1] and centres[-1] == 1.0
 
 
 def test_series_are_grouped_and_the_central_fraction_is_kept(tmp_path):

@@ -1,7 +1,8 @@
 """DICOM files -> grey slices, as a viewer shows them (pydicom decodes; we only present).
 
 Per frame: modality LUT (rescale slope/intercept), then the VOI window (Window Center/Width,
-or a VOI LUT), else percentile clipping; MONOCHROME1 is inverted so that bright means signal.
+or a VOI LUT); frames without one are clipped at percentiles of all of them in the file
+together; MONOCHROME1 is inverted so that bright means signal.
 Enhanced multi-frame files keep these values in functional groups, which are read per frame.
 """
 
@@ -39,8 +40,13 @@ def read_dicom(data: bytes, name: str, options: VolumeOptions) -> list[Slice]:
     frames = pixels if int(ds.get("NumberOfFrames", 1) or 1) > 1 else pixels[None]
     series = str(ds.get("SeriesInstanceUID", name))
     slices = []
-    for i, frame in enumerate(frames):
-        grey = _present(frame, ds, i, options)
+    shown = [_present(frame, ds, i) for i, frame in enumerate(frames)]
+    unwindowed = [i for i, (_, windowed) in enumerate(shown) if not windowed]
+    if unwindowed:  # no window: clip at percentiles of all such frames of the file together
+        scaled = scale_percentiles(np.stack([shown[i][0] for i in unwindowed]), options.clip_low, options.clip_high)
+        for i, grey in zip(unwindowed, scaled):
+            shown[i] = (grey, True)
+    for i, (grey, _) in enumerate(shown):
         if photometric == "MONOCHROME1":
             grey = 1.0 - grey
         label = name if len(frames) == 1 else f"{name}#frame{i}"
@@ -80,8 +86,9 @@ def _first(value: object) -> float:
     return float(value)
 
 
-def _present(frame: np.ndarray, ds: Dataset, index: int, options: VolumeOptions) -> np.ndarray:
-    """Stored values -> [0, 1] display values of one frame."""
+def _present(frame: np.ndarray, ds: Dataset, index: int) -> tuple[np.ndarray, bool]:
+    """Stored values -> ([0, 1] display values, True) of one frame, or (modality values, False)
+    when the file gives no window to display them with."""
     if "ModalityLUTSequence" in ds or "RescaleSlope" in ds:
         values = apply_modality_lut(frame, ds).astype(np.float64)
     else:
@@ -93,12 +100,12 @@ def _present(frame: np.ndarray, ds: Dataset, index: int, options: VolumeOptions)
     if center is not None and width is not None and _first(width) >= 1:
         # The linear VOI function of PS3.3 C.11.2.1.2.1, with output range [0, 1].
         c, w = _first(center), _first(width)
-        return np.clip((values - (c - 0.5)) / max(w - 1.0, 1.0) + 0.5, 0.0, 1.0)
+        return np.clip((values - (c - 0.5)) / max(w - 1.0, 1.0) + 0.5, 0.0, 1.0), True
     if "VOILUTSequence" in ds:
         lut = apply_voi_lut(values, ds, prefer_lut=True).astype(np.float64)
         lo, hi = float(lut.min()), float(lut.max())
-        return (lut - lo) / (hi - lo) if hi > lo else np.zeros_like(lut)
-    return scale_percentiles(values, options.clip_low, options.clip_high)
+        return ((lut - lo) / (hi - lo) if hi > lo else np.zeros_like(lut)), True
+    return values, False
 
 
 def _position(ds: Dataset, frame: int) -> float:
