@@ -7,16 +7,17 @@ permutes the voxel axes to RAS+ (no resampling), so 'axial' means the same plane
 
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 
 import nibabel as nib
 import numpy as np
 
-from braingan.data.slices import AXES, Slice, VolumeOptions, scale_percentiles, square_pixels, view
+from braingan.data.slices import Slice, VolumeOptions, scale_percentiles, square_pixels, view
 from braingan.errors import BrainganError
 
+# The RAS+ voxel axis perpendicular to each cutting plane.
+NORMALS = {"sagittal": 0, "coronal": 1, "axial": 2}
 # Refuse to inflate more than this (a 512^3 float32 volume is 512 MiB).
 MAX_BYTES = 1 << 30
 
@@ -65,13 +66,12 @@ def read_nifti(data: bytes, name: str, options: VolumeOptions) -> list[Slice]:
         zooms = [float(z) for z in canonical.header.get_zooms()[:3]]
     except BrainganError:
         raise
-    except (ValueError, OSError, EOFError, gzip.BadGzipFile, nib.filebasedimages.ImageFileError) as e:
-        raise BrainganError(f"{name}: corrupt NIfTI ({e})") from e
+    except Exception as e:  # nibabel reports damaged headers and data with many exception types
+        raise BrainganError(f"{name}: corrupt NIfTI ({type(e).__name__}: {e})") from e
     if not np.isfinite(volume).all():
         volume = np.nan_to_num(volume, nan=0.0, posinf=0.0, neginf=0.0)
     grey = scale_percentiles(volume, options.clip_low, options.clip_high)
-    axis = AXES.index(options.axis)  # RAS+: x=sagittal normal, y=coronal, z=axial
-    normal = {0: 2, 1: 1, 2: 0}[axis]
+    normal = NORMALS[options.axis]
     planes = np.moveaxis(grey, normal, 0)  # a view; np.take per plane is slow on nibabel's F-order data
     across, down = (zooms[i] for i in range(3) if i != normal)  # view() turns the plane's 2nd axis into rows
     return [Slice(f"{name}#{options.axis}{k}", square_pixels(view(plane), down, across), name, float(k))

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-AXES = ("axial", "coronal", "sagittal")
 # A pixel is head, not background, above this level of the scaled [0, 1] slice
 # (the same rule as the head crop in preprocess.py and the demo set's builder).
 FOREGROUND = 0.1
