@@ -29,7 +29,7 @@ def read_dicom(data: bytes, name: str, options: VolumeOptions) -> list[Slice]:
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
     except Exception as e:  # pydicom reports damaged files with many exception types
-        raise BrainganError(f"{name}: corrupt DICOM ({type(e).__name__}: {e})") from e
+        raise BrainganError(f"{name}: corrupt DICOM ({type(e).__name__}: {' '.join(str(e).split())})") from e
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         kind = getattr(ds.get("SOPClassUID"), "name", "unknown SOP class")
         raise BrainganError(f"{name}: DICOM without pixel data ({kind})")

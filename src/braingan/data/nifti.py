@@ -67,7 +67,7 @@ def read_nifti(data: bytes, name: str, options: VolumeOptions) -> list[Slice]:
     except BrainganError:
         raise
     except Exception as e:  # nibabel reports damaged headers and data with many exception types
-        raise BrainganError(f"{name}: corrupt NIfTI ({type(e).__name__}: {e})") from e
+        raise BrainganError(f"{name}: corrupt NIfTI ({type(e).__name__}: {' '.join(str(e).split())})") from e
     if not np.isfinite(volume).all():
         volume = np.nan_to_num(volume, nan=0.0, posinf=0.0, neginf=0.0)
     grey = scale_percentiles(volume, options.clip_low, options.clip_high)
