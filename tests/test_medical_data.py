@@ -104,8 +104,9 @@ def test_compressed_dicom_with_an_installed_decoder_reads(tmp_path):
 def test_dicom_errors_name_the_file_and_the_reason(tmp_path):
     jpeg_ls = tmp_path / "compressed.dcm"
     write_mr(jpeg_ls, head(), generate_uid(), syntax=JPEGLSLossless)
-    with pytest.raises(BrainganError, match="compressed.dcm: cannot decode JPEG-LS Lossless.*no installed handler"):
+    with pytest.raises(BrainganError, match="compressed.dcm: cannot decode JPEG-LS Lossless.*no installed handler") as e:
         read_dicom(jpeg_ls.read_bytes(), str(jpeg_ls), OPTIONS)
+    assert "pylibjpeg" in str(e.value) and "\n" not in str(e.value)  # names the missing plugins, on one line
 
     no_pixels = tmp_path / "report.dcm"
     write_mr(no_pixels, head(), generate_uid())

@@ -60,10 +60,10 @@ def _decode(ds: Dataset, name: str) -> np.ndarray:
     try:
         return ds.pixel_array
     except Exception as e:  # pydicom raises RuntimeError, NotImplementedError, ValueError, ...
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = " ".join(str(e).split()) or type(e).__name__  # pydicom lists the missing plugins
         if syntax is not None and syntax.is_compressed:
             raise BrainganError(f"{name}: cannot decode {syntax.name} pixel data, no installed handler "
-                                f"can ({reason}); install one, e.g. pylibjpeg with its plugins or gdcm") from e
+                                f"can; install one of the plugins ({reason})") from e
         raise BrainganError(f"{name}: unreadable DICOM pixel data ({reason})") from e
 
 
