@@ -37,6 +37,12 @@ class DataConfig:
     limit: int | None = None  # draw this many files, as the seed notebook did
     subset_seed: int = 40
     cache: bool = True
+    # DICOM series and NIfTI volumes (images ignore these):
+    slices: float = 1.0  # central fraction of each series (DICOM SeriesInstanceUID, NIfTI file) kept
+    axis: str = "axial"  # NIfTI cutting plane after reorientation to RAS+: axial, coronal, sagittal
+    brain_fraction: float = 0.05  # drop volume slices with fewer non-background pixels than this
+    clip_low: float = 0.5  # intensity percentiles mapped to black and white (NIfTI; DICOM without a window)
+    clip_high: float = 99.5
 
 
 @dataclass
@@ -195,10 +201,23 @@ def _validate(section: Any, source: str) -> None:
                 raise BrainganError(f"{source}: {f.name} must not be negative, not {value}")
     if isinstance(section, DataConfig) and section.resolution % 8:
         raise BrainganError(f"{source}: resolution must be a multiple of 8, not {section.resolution}")
+    if isinstance(section, DataConfig):
+        _validate_volumes(section, source)
     if isinstance(section, TrainConfig):
         for beta in ("beta1", "beta2"):
             if not 0.0 <= getattr(section, beta) < 1.0:
                 raise BrainganError(f"{source}: {beta} must be in [0, 1), not {getattr(section, beta)}")
+
+
+def _validate_volumes(data: DataConfig, source: str) -> None:
+    if not 0.0 < data.slices <= 1.0:
+        raise BrainganError(f"{source}: slices must be a fraction in (0, 1], not {data.slices}")
+    if data.axis not in ("axial", "coronal", "sagittal"):
+        raise BrainganError(f"{source}: axis must be axial, coronal or sagittal, not {data.axis!r}")
+    if not 0.0 <= data.brain_fraction < 1.0:
+        raise BrainganError(f"{source}: brain_fraction must be in [0, 1), not {data.brain_fraction}")
+    if not 0.0 <= data.clip_low < data.clip_high <= 100.0:
+        raise BrainganError(f"{source}: need 0 <= clip_low < clip_high <= 100, not {data.clip_low}, {data.clip_high}")
 
 
 def _drop_none(value: Any) -> Any:
