@@ -122,11 +122,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The same recipe at 64 px and fewer steps: `braingan demo` on a CPU in minutes.
     "fewshot-fast": {
         "data": {"resolution": 64},
-        "model": {"arch": "dcgan", "latent_dim": 128, "g_width": 32, "d_width": 32},
+        "model": {"arch": "dcgan", "latent_dim": 128, "g_width": 16, "d_width": 16},
         "train": {
-            "batch_size": 16, "steps_per_epoch": 300, "epochs": 5, "checkpoint_every": 300,
+            "batch_size": 8, "steps_per_epoch": 300, "epochs": 5, "checkpoint_every": 300,
             "loss": "logistic", "lr": 2e-4, "beta1": 0.0, "beta2": 0.99, "adam_eps": 1e-8,
-            "r1_gamma": 1.0, "r1_every": 16, "ema": 0.99, "augment": "fixed", "augment_p": 1.0,
+            "r1_gamma": 1.0, "r1_every": 16, "ema": 0.99, "augment": "fixed", "augment_p": 0.5,
         },
     },
 }
