@@ -6,7 +6,7 @@ better), pairwise MS-SSIM of samples vs the training set's (within 10% = no coll
 the nearest-neighbour copy audit against the training images (issue 4's metrics). Grids of
 samples go to benchmarks/out/*.png for looking at.
 
-Usage: [BRAINGAN_TEST_DATA=../shared/data] python benchmarks/bench_fewshot.py [--images 2400] [--resolution 64] [--phase all|train|eval]
+Usage: [BRAINGAN_TEST_DATA=../shared/data] python benchmarks/bench_fewshot.py [--images 1200] [--resolution 64] [--sets 155 20] [--phase all|train|eval]
 """
 
 from __future__ import annotations
@@ -47,12 +47,16 @@ def run_config(name: str, subset: dict, resolution: int, images: int) -> RunConf
     return config
 
 
+def finished(run_dir: Path, config: RunConfig) -> bool:
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    return checkpoint.exists() and load_checkpoint(checkpoint)["step"] == config.total_steps
+
+
 def train(runs: dict[str, RunConfig]) -> None:
     for name, config in runs.items():
         run_dir = OUT / name
-        checkpoint = run_dir / "checkpoints" / "last.pt"
-        resume = checkpoint.exists()
-        if resume and load_checkpoint(checkpoint)["step"] >= config.total_steps:
+        resume = (run_dir / "checkpoints" / "last.pt").exists()
+        if finished(run_dir, config):
             continue
         start = time.perf_counter()
         braingan.train(config, run_dir, resume=resume, log=lambda _: None)
@@ -71,6 +75,9 @@ def evaluate(runs: dict[str, RunConfig], samples: int) -> None:
     print(header)
     print("-" * len(header))
     for name, config in runs.items():
+        if not finished(OUT / name, config):
+            print(f"{name:<18} not trained yet")
+            continue
         train_images = load_dataset(config.data, log=lambda _: None).images.unique(dim=0)
         fake = braingan.load(OUT / name, device="cpu").generate_tensor(samples, seed=0)
         save_png(OUT / f"{name}.png", grid(to_uint8(fake[:40]), 4, 10))
@@ -83,14 +90,15 @@ def evaluate(runs: dict[str, RunConfig], samples: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=2400, help="images shown to each run")
+    parser.add_argument("--images", type=int, default=1200, help="images shown to each run")
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--samples", type=int, default=200, help="generated images per run for the metrics")
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), help="data sets to run")
     parser.add_argument("--phase", choices=["all", "train", "eval"], default="all")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    runs = {f"{name}-{size}": run_config(name, subset, args.resolution, int(args.images * share))
-            for size, (subset, share) in SETS.items() for name in ("fewshot-fast", "seed")}
+    runs = {f"{name}-{size}-{int(args.images * share)}img": run_config(name, subset, args.resolution, int(args.images * share))
+            for size, (subset, share) in SETS.items() if size in args.sets for name in ("fewshot-fast", "seed")}
     print(f"{args.resolution} px, {args.images} images shown per run, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, device cpu", flush=True)
     if args.phase in ("all", "train"):

@@ -113,22 +113,19 @@ class Trainer:
         if not path.exists():
             raise BrainganError(f"{run_dir}: no trained run to start from (--init needs its checkpoints/last.pt)")
         state = load_checkpoint(path)
-        same_classes = state["class_names"] == self.class_names
-        if not same_classes and self.config.model.conditional:
+        keep_heads = state["class_names"] == self.class_names
+        if not keep_heads and self.config.model.conditional:
             self.log(f"--init: {run_dir} has classes {state['class_names']}, this data {self.class_names}: "
                      "the class embedding of G and projection head of D start afresh")
-        fresh = {"generator": state["generator"], "discriminator": state["discriminator"]}
-        if not same_classes:
-            fresh = {part: {k: v for k, v in weights.items() if not k.startswith("embed.")}
-                     for part, weights in fresh.items()}
-        _transfer(self.models.generator, fresh["generator"], path)
-        _transfer(self.models.discriminator, fresh["discriminator"], path)
-        if self.ema:
-            source = state.get("ema", state["generator"])
-            if not same_classes:
-                source = {k: v for k, v in source.items() if not k.startswith("embed.")}
+
+        def weights(part: str) -> dict[str, torch.Tensor]:
+            return state[part] if keep_heads else {k: v for k, v in state[part].items() if not k.startswith("embed.")}
+
+        _transfer(self.models.generator, weights("generator"), path)
+        _transfer(self.models.discriminator, weights("discriminator"), path)
+        if self.ema:  # fresh class heads start equal to the live generator's
             self.ema.average.load_state_dict(self.models.generator.state_dict())
-            _transfer(self.ema.average, source, path)
+            _transfer(self.ema.average, weights("ema" if "ema" in state else "generator"), path)
 
     @property
     def augment_p(self) -> float:
