@@ -109,14 +109,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"g_width": 128, "d_width": 32},
         "train": {"batch_size": 16, "steps_per_epoch": 300, "epochs": 5, "checkpoint_every": 300},
     },
-    # Few-shot recipe (benchmarks/RESULTS.md, issue 3): spectral-norm D, DiffAugment on real and
-    # fake, non-saturating logistic loss, lazy R1, EMA generator. The default of `braingan train`.
+    # Few-shot recipe: spectral-norm D, DiffAugment on real and fake, non-saturating logistic
+    # loss, lazy R1, EMA generator; the default of `braingan train`. Values from the literature
+    # (DiffAugment, StyleGAN2); so far measured only as fewshot-fast, 64 px on CPU
+    # (benchmarks/RESULTS.md, issue 3).
     "fewshot": {
         "model": {"arch": "dcgan", "latent_dim": 128, "g_width": 32, "d_width": 32},
         "train": {
             "batch_size": 32, "steps_per_epoch": 500, "epochs": 20, "loss": "logistic",
             "lr": 2e-4, "beta1": 0.0, "beta2": 0.99, "adam_eps": 1e-8,
-            "r1_gamma": 1.0, "r1_every": 16, "ema": 0.999, "augment": "fixed", "augment_p": 1.0,
+            "r1_gamma": 1.0, "r1_every": 16, "ema": 0.999, "augment": "fixed", "augment_p": 0.5,
         },
     },
     # The same recipe at 64 px and fewer steps: `braingan demo` on a CPU in minutes.
