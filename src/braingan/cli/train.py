@@ -65,7 +65,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "and write samples, a loss plot and the generator to runs/demo.",
     )
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run directory (default: runs/demo)")
-    _add_config_options(demo, default_preset="fewshot-fast")
+    _add_config_options(demo, default_preset="demo")
     demo.set_defaults(handler=run_demo)
 
 
