@@ -72,6 +72,8 @@ def _add_config_options(parser: argparse.ArgumentParser, default_preset: str) ->
                         help="keep byte-identical duplicate files")
     parser.add_argument("--no-cache", dest="data.cache", action="store_false", default=argparse.SUPPRESS,
                         help="preprocess again instead of using the cache")
+    parser.add_argument("--no-fast", dest="train.fast", action="store_false", default=argparse.SUPPRESS,
+                        help="plain eager path: no channels_last, no fused Adam (default: fast)")
     for flag, key, kind, help_text in OVERRIDES:
         parser.add_argument(flag, dest=key, type=kind, default=argparse.SUPPRESS, help=help_text,
                             metavar=key.split(".")[1].upper())
