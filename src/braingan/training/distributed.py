@@ -114,8 +114,10 @@ def world(device: str = "auto") -> Iterator[World]:
                                 f"(rank r uses cuda:LOCAL_RANK)")
         resolved = torch.device("cuda", local_rank)
         torch.cuda.set_device(resolved)
-    backend = "nccl" if resolved.type == "cuda" else "gloo"
-    dist.init_process_group(backend, rank=rank, world_size=size)
+    if dist.is_initialized():  # the caller's own process group: use it, leave it to them
+        yield World(rank=dist.get_rank(), size=dist.get_world_size(), device=resolved)
+        return
+    dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo", rank=rank, world_size=size)
     try:
         yield World(rank=rank, size=size, device=resolved)
     finally:

@@ -45,6 +45,7 @@ class Trainer:
         m, t = config.model, config.train
         self.class_names = dataset.class_names
         self.g_kwargs = generator_kwargs(m.arch, m.latent_dim, config.data.resolution, m.g_width, len(self.class_names))
+        fastpath.tune_backend(self.device, t.fast)
         G = fastpath.prepare_module(build_generator(m.arch, **self.g_kwargs).to(self.device), t.fast)
         D = build_discriminator(m.arch, config.data.resolution, m.d_width, len(self.class_names)).to(self.device)
         D = fastpath.prepare_module(D, t.fast)
