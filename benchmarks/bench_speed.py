@@ -6,6 +6,7 @@ Prints one table: seconds per training step (batch 4, 128 px) of
     ``train_on_batch`` on the combined model does in a plain port),
   - braingan's step with ``train.fast = false`` (fake batch once, frozen D in the G update),
   - braingan's step with ``train.fast = true`` (the same math in channels_last + fused Adam),
+  - the same with PyTorch's THP_MEM_ALLOC_ENABLE=1 (huge pages for large buffers; opt-in),
 then generator images/s at batch 64, the FLOPs of each step and their share of the
 machine's SGEMM peak, peak memory, and data preparation (253 real scans, cold and cached).
 
@@ -36,7 +37,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BRAINGAN_TEST_DATA", REPO.parent / "shared" / "data")) / "brain_tumor_detection"
 BATCH, GEN_BATCH = 4, 64
-STEP_CASES = ("reference", "plain", "fast")
+STEP_CASES = ("reference", "plain", "fast", "fast_thp")
+# PyTorch's own switch: 2 MB-aligned large allocations with MADV_HUGEPAGE, read once at start-up.
+# A step allocates ~0.5 GB of fresh pages (gradients, activations); huge pages cut the page faults
+# ~15x. Opt-in, not set by braingan: it is process-wide and the kernel may compact memory to serve it.
+THP = {"THP_MEM_ALLOC_ENABLE": "1"}
 GEN_CASES = ("generate_plain", "generate_fast")
 
 
@@ -91,7 +96,7 @@ def run_case(case: str, device: torch.device, repeats: int, warmup: int) -> dict
 
     config = preset("seed")
     m, t = config.model, config.train
-    fast = case.endswith("fast")
+    fast = case.endswith("fast") or case == "fast_thp"
     torch.backends.cudnn.benchmark = False  # cases share a process in gpu_check.py
     fastpath.tune_backend(device, fast)
     torch.manual_seed(0)
@@ -158,7 +163,8 @@ def data_timings(path: Path) -> dict:
 def _in_child(args: argparse.Namespace, what: str) -> dict:
     command = [sys.executable, __file__, "--child", what, "--device", args.device,
                "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--data", str(args.data)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+           **(THP if what == "fast_thp" else {})}
     out = subprocess.run(command, capture_output=True, text=True, env=env)
     if out.returncode:
         sys.exit(f"{what} failed:\n{out.stderr}")
@@ -220,6 +226,7 @@ def main() -> None:
         "reference": "train step, notebook-equivalent eager (ref)",
         "plain": "train step, braingan train.fast=false",
         "fast": "train step, braingan train.fast=true",
+        "fast_thp": "  same, THP_MEM_ALLOC_ENABLE=1 (huge pages)",
         "generate_plain": f"generator, batch {GEN_BATCH}, plain",
         "generate_fast": f"generator, batch {GEN_BATCH}, fast (channels_last)",
     }
