@@ -21,8 +21,8 @@ from braingan.training.checkpoint import load_checkpoint
 
 def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Callable[[str], None] = print) -> Path:
     """Train ``config`` into ``run_dir``; with ``resume`` continue from its last checkpoint."""
-    from braingan.training.distributed import world  # the loop pulls in plotting; keep `load` light
-    from braingan.training.loop import Trainer
+    from braingan.training.distributed import world
+    from braingan.training.loop import Trainer  # the loop pulls in plotting; keep `load` light
 
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():

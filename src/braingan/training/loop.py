@@ -102,8 +102,11 @@ class Trainer:
             raise BrainganError(f"{self.checkpoint_path}: does not match this run's architecture "
                                 f"({str(e).splitlines()[0]})") from e
         set_rng_state(state["rng"])
-        self.batch_rng.set_state(state["rng"]["batch"])
         self.step = state["step"]
+        try:
+            self.batch_rng.set_state(state["rng"].get("batch"))
+        except (TypeError, RuntimeError):  # an older checkpoint, or one written on another device type
+            self.batch_rng.manual_seed(self.config.train.seed + self.step)
         self.world.seed_dropout(self.config.train.seed, self.step)
 
     def save(self) -> None:
