@@ -21,25 +21,35 @@ from braingan.training.checkpoint import load_checkpoint
 
 def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Callable[[str], None] = print) -> Path:
     """Train ``config`` into ``run_dir``; with ``resume`` continue from its last checkpoint."""
+    from braingan.training.distributed import world
     from braingan.training.loop import Trainer  # the loop pulls in plotting; keep `load` light
 
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise BrainganError(f"{run_dir}: exists and is not a folder")
-    dataset = load_dataset(config.data, log=log)
-    log(f"{len(dataset)} images of {config.data.resolution} px in classes {', '.join(dataset.class_names)}")
-    trainer = Trainer(config, dataset, run_dir, log=log)
-    if resume:
-        trainer.resume()
-        log(f"resumed {run_dir} at step {trainer.step} of {config.total_steps}")
-    elif trainer.checkpoint_path.exists():
-        raise BrainganError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
-    elif config.train.init is not None:
-        trainer.init_from(Path(config.train.init))
-        log(f"G and D start from {config.train.init}")
-    atomic_write_text(run_dir / "config.toml", dump_toml(config))
-    trainer.fit()
+    with world(config.train.device) as ranks:  # one process, or this rank of a torchrun launch
+        if not ranks.is_main:
+            log = _silent
+        with ranks.main_first():  # rank 0 fills the preprocessing cache, the others read it
+            dataset = load_dataset(config.data, log=log)
+        log(f"{len(dataset)} images of {config.data.resolution} px in classes {', '.join(dataset.class_names)}")
+        trainer = Trainer(config, dataset, run_dir, log=log, world=ranks)
+        if resume:
+            trainer.resume()
+            log(f"resumed {run_dir} at step {trainer.step} of {config.total_steps}")
+        elif trainer.checkpoint_path.exists():
+            raise BrainganError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
+        elif config.train.init is not None:
+            trainer.init_from(Path(config.train.init))
+            log(f"G and D start from {config.train.init}")
+        if ranks.is_main:
+            atomic_write_text(run_dir / "config.toml", dump_toml(config))
+        trainer.fit()
     return run_dir
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0 (rank 0 speaks for the run)."""
 
 
 def saved_config(run_dir: str | Path) -> RunConfig:

@@ -83,6 +83,8 @@ def _add_config_options(parser: argparse.ArgumentParser, default_preset: str) ->
                         help="class-conditional G and D (arch dcgan); then `generate --class NAME`")
     parser.add_argument("--g-batchnorm", dest="model.g_batchnorm", action="store_true", default=argparse.SUPPRESS,
                         help="batch norm in the generator (arch dcgan)")
+    parser.add_argument("--no-fast", dest="train.fast", action="store_false", default=argparse.SUPPRESS,
+                        help="plain eager path: no channels_last, no fused Adam (default: fast)")
     for flag, key, kind, help_text in OVERRIDES:
         parser.add_argument(flag, dest=key, type=kind, default=argparse.SUPPRESS, help=help_text,
                             metavar=key.split(".")[1].upper())

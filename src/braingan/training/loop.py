@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from functools import partial
@@ -22,8 +23,10 @@ from braingan.io.images import grid, save_png, to_uint8
 from braingan.models import build_discriminator, build_generator
 from braingan.models.registry import generator_kwargs
 from braingan.report.plots import plot_losses
+from braingan.training import fastpath
 from braingan.training.augment import AdaptiveP, augment
 from braingan.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from braingan.training.distributed import World
 from braingan.training.ema import EMA
 from braingan.training.logs import LossLog
 from braingan.training.losses import get_loss
@@ -36,26 +39,36 @@ GRID_ROWS, GRID_COLS = 2, 5  # the seed's sample_images
 class Trainer:
     """Owns a run directory and trains the configured GAN on an in-memory dataset."""
 
-    def __init__(self, config: RunConfig, dataset: Dataset, run_dir: Path, log: Callable[[str], None] = print) -> None:
+    def __init__(self, config: RunConfig, dataset: Dataset, run_dir: Path, log: Callable[[str], None] = print,
+                 world: World | None = None) -> None:
         self.config, self.run_dir, self.log = config, Path(run_dir), log
-        self.device = resolve_device(config.train.device)
+        self.world = world or World(device=resolve_device(config.train.device))
+        self.device = self.world.device
         torch.manual_seed(config.train.seed)
         m, t = config.model, config.train
         self.class_names = dataset.class_names
         num_classes = len(self.class_names) if m.conditional else 0
         self.g_kwargs = generator_kwargs(m.arch, m.latent_dim, config.data.resolution, m.g_width, num_classes,
                                          m.g_batchnorm)
-        G = build_generator(m.arch, **self.g_kwargs).to(self.device)
+        fastpath.tune_backend(self.device, t.fast)
+        G = fastpath.prepare_module(build_generator(m.arch, **self.g_kwargs).to(self.device), t.fast)
         D = build_discriminator(m.arch, config.data.resolution, m.d_width, num_classes).to(self.device)
+        D = fastpath.prepare_module(D, t.fast)
         adam = {"lr": t.lr, "betas": (t.beta1, t.beta2), "eps": t.adam_eps}
-        self.models = GanModels(G, D, torch.optim.Adam(G.parameters(), **adam), torch.optim.Adam(D.parameters(), **adam))
+        self.models = GanModels(G, D, fastpath.adam(G.parameters(), t.fast, **adam),
+                                fastpath.adam(D.parameters(), t.fast, **adam))
+        # What the step updates: under torchrun, DDP wrappers that all-reduce the gradients.
+        self.step_models = GanModels(self.world.wrap(G), self.world.wrap(D), self.models.opt_g, self.models.opt_d)
         self.loss = get_loss(t.loss)
         self.ema = EMA(G, t.ema) if t.ema else None
         self.ada = (AdaptiveP(t.augment_p, t.ada_target, t.ada_every, t.ada_images, t.batch_size)
                     if t.augment == "ada" else None)
-        self.images = dataset.images.to(self.device)
+        self.images = fastpath.prepare_images(dataset.images.to(self.device), t.fast)
         self.labels = dataset.labels.to(self.device)
         self.step = 0
+        # Batch indices and noise: one stream, identical on every rank (each keeps its slice).
+        self.batch_rng = torch.Generator(self.device).manual_seed(t.seed)
+        self.world.seed_dropout(t.seed, self.step)
         # Fixed noise for the sample grids, from its own generator so it never shifts training's RNG.
         fixed = torch.Generator().manual_seed(t.seed)
         self.fixed_z = torch.randn(GRID_ROWS * GRID_COLS, m.latent_dim, generator=fixed).to(self.device)
@@ -78,7 +91,7 @@ class Trainer:
             "discriminator": m.discriminator.state_dict(),
             "opt_g": m.opt_g.state_dict(),
             "opt_d": m.opt_d.state_dict(),
-            "rng": rng_state(),
+            "rng": {**rng_state(), "batch": self.batch_rng.get_state()},
             **({"ema": self.ema.average.state_dict()} if self.ema else {}),
             **({"ada": self.ada.state_dict()} if self.ada else {}),
         }
@@ -104,6 +117,11 @@ class Trainer:
                                 f"({str(e).splitlines()[0]})") from e
         set_rng_state(state["rng"])
         self.step = state["step"]
+        try:
+            self.batch_rng.set_state(state["rng"].get("batch"))
+        except (TypeError, RuntimeError):  # an older checkpoint, or one written on another device type
+            self.batch_rng.manual_seed(self.config.train.seed + self.step)
+        self.world.seed_dropout(self.config.train.seed, self.step)
 
     def init_from(self, run_dir: Path) -> None:
         """Start G, D (and the EMA) from another run's weights, for fine-tuning; the step,
@@ -146,7 +164,8 @@ class Trainer:
         return self.ema.average if self.ema else self.models.generator
 
     def save(self) -> None:
-        save_checkpoint(self.checkpoint_path, self.state())
+        if self.world.is_main:
+            save_checkpoint(self.checkpoint_path, self.state())
 
     def export_generator(self) -> None:
         data = self.config.data
@@ -168,33 +187,42 @@ class Trainer:
     def fit(self) -> None:
         t = self.config.train
         total = self.config.total_steps
-        self.losses.start(self.step)
+        if self.world.is_main:
+            self.losses.start(self.step)
+        local = self.world.local_batch(t.batch_size)
         pending: list[tuple[int, torch.Tensor, torch.Tensor, float]] = []
         last_time, last_step = time.perf_counter(), self.step
-        bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True, disable=None)
+        quiet = None if self.world.is_main else True  # None: on when the output is a terminal
+        bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True, disable=quiet)
         with catch_stop_signals() as stop, bar:
             while self.step < total:
-                idx = torch.randint(0, len(self.images), (t.batch_size,), device=self.device)
-                z = torch.randn(t.batch_size, self.config.model.latent_dim, device=self.device)
+                idx = torch.randint(0, len(self.images), (t.batch_size,), device=self.device,
+                                    generator=self.batch_rng)[local]
+                z = torch.randn(t.batch_size, self.config.model.latent_dim, device=self.device,
+                                generator=self.batch_rng)[local]
                 p = self.augment_p
-                stats = train_step(self.models, self.loss, self.images[idx], z, self.labels[idx], self.step_options())
+                stats = train_step(self.step_models, self.loss, self.images[idx], z, self.labels[idx],
+                                   self.step_options())
                 if self.ema:
                     self.ema.update(self.models.generator, self.step)
                 if self.ada:
-                    self.ada.observe(stats.real_signs, t.batch_size)
+                    self.ada.observe(stats.real_signs, len(idx))
                 self.step += 1
                 pending.append((self.step, stats.d_loss, stats.g_loss, p))
                 bar.update(1)
-                if len(pending) >= t.log_every or self.step == total or stop:
+                # Under torchrun the ranks flush and decide to stop together, at the same steps.
+                flush = len(pending) >= t.log_every or self.step == total or (stop and not self.world.distributed)
+                stopping = self.world.agree(bool(stop)) if flush else False
+                if flush:
                     now = time.perf_counter()
                     rate = (self.step - last_step) * t.batch_size / max(now - last_time, 1e-9)
                     self._write_losses(pending, rate, bar)
                     pending, last_time, last_step = [], now, self.step
-                if self.step % t.steps_per_epoch == 0:
+                if self.step % t.steps_per_epoch == 0 and self.world.is_main:
                     self._sample_grid()
-                if stop:
+                if stopping:
                     self._finish()
-                    raise TrainingInterrupted(stop.signum, self.step)
+                    raise TrainingInterrupted(stop.signum or signal.SIGTERM, self.step)
                 if self.step % t.checkpoint_every == 0 and self.step < total:
                     self.save()
         self._finish()
@@ -202,7 +230,9 @@ class Trainer:
     def _write_losses(self, pending: list[tuple[int, torch.Tensor, torch.Tensor, float]], rate: float,
                       bar: tqdm) -> None:
         """One device-to-host copy for the whole interval (no sync on every step)."""
-        values = torch.stack([torch.stack([d, g]) for _, d, g, _ in pending]).tolist()
+        values = self.world.mean(torch.stack([torch.stack([d, g]) for _, d, g, _ in pending])).tolist()
+        if not self.world.is_main:
+            return
         spe = self.config.train.steps_per_epoch
         rows = [{"step": s, "epoch": (s - 1) // spe + 1, "d_loss": d, "g_loss": g, "images_per_s": rate,
                  "augment_p": p} for (s, _, _, p), (d, g) in zip(pending, values)]
@@ -220,6 +250,8 @@ class Trainer:
 
     def _finish(self) -> None:
         """Checkpoint, generator files and the loss plot: a finished or stopped run is usable."""
+        if not self.world.is_main:
+            return
         self.save()
         self.export_generator()
         rows = self.losses.read()

@@ -9,6 +9,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from braingan.training.distributed import unwrap
 from braingan.training.losses import GanLoss
 
 
@@ -64,7 +65,8 @@ def train_step(models: GanModels, loss: GanLoss, real: Tensor, z: Tensor, labels
     d_loss.backward()
     models.opt_d.step()
 
-    # G through a frozen D: no gradients for D's weights are computed at all.
+    # G through a frozen D: no gradients for D's weights are computed at all (nor all-reduced).
+    D = unwrap(D)
     D.requires_grad_(False)
     g_loss = loss.generator(D(seen(fake), labels))
     models.opt_g.zero_grad(set_to_none=True)

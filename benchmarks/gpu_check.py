@@ -1,0 +1,126 @@
+"""Everything a session with a lent GPU should measure, in one run that installs nothing.
+
+1. Equivalence: 5 seed steps (batch 4, 128 px) on the CPU's plain path and the GPU's fast
+   path from the same weights and inputs, dropout off (CPU and GPU draw different masks);
+   prints the largest loss and weight differences (cuDNN convolves in TF32 by default, so
+   expect ~1e-3, not 1e-7).
+2. Timings: bench_speed.py's cases on the GPU (reference, plain, fast; generator at
+   batch 64), the seed schedule (37,500 steps) extrapolated, and each preset's generator
+   images/s at its own batch size with its GFLOP and % of the float32 matmul peak.
+3. With 2+ GPUs: a short ``torchrun`` data-parallel run on the embedded demo set.
+
+    python benchmarks/gpu_check.py          (about 3 minutes on one H100)
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bench_speed import GEN_BATCH, REPO, _gflop, _timed, run_case, sgemm_peak
+
+SEED_STEPS = 37_500
+STEP_CASES = ("reference", "plain", "fast")
+
+
+def equivalence(device: torch.device, steps: int = 5) -> tuple[float, float]:
+    """Largest |loss| and |weight| differences between CPU plain and GPU fast after ``steps``."""
+    from braingan.config import preset
+    from braingan.models import build_discriminator, build_generator
+    from braingan.models.registry import generator_kwargs
+    from braingan.training import fastpath
+    from braingan.training.losses import get_loss
+    from braingan.training.step import GanModels, train_step
+
+    m, t = preset("seed").model, preset("seed").train
+    adam = {"lr": t.lr, "betas": (t.beta1, t.beta2), "eps": t.adam_eps}
+    runs = []
+    for where, fast in ((torch.device("cpu"), False), (device, True)):
+        torch.manual_seed(0)
+        G = fastpath.prepare_module(build_generator(m.arch, **generator_kwargs(m.arch, 100, 128, 256, 1)).to(where), fast)
+        D = fastpath.prepare_module(build_discriminator(m.arch, 128, 64, 1).to(where), fast)
+        for layer in D.modules():
+            if isinstance(layer, nn.Dropout):
+                layer.p = 0.0
+        models = GanModels(G, D, fastpath.adam(G.parameters(), fast, **adam), fastpath.adam(D.parameters(), fast, **adam))
+        inputs = torch.Generator().manual_seed(1)
+        losses = []
+        for _ in range(steps):
+            real = torch.rand(4, 1, 128, 128, generator=inputs) * 2 - 1
+            z = torch.randn(4, 100, generator=inputs)
+            d, g = train_step(models, get_loss(t.loss), real.to(where), z.to(where), torch.zeros(4, dtype=torch.int64, device=where))
+            losses.append(torch.stack([d, g]).cpu())
+        runs.append((torch.stack(losses), {k: v.cpu() for k, v in {**G.state_dict(), **D.state_dict()}.items()}))
+    (loss_a, w_a), (loss_b, w_b) = runs
+    return (loss_a - loss_b).abs().max().item(), max((w_a[k] - w_b[k]).abs().max().item() for k in w_a)
+
+
+def preset_generators(device: torch.device, peak: float) -> list[tuple[str, int, float, float, float]]:
+    """(preset, batch, images/s, GFLOP per batch, % of peak) of each preset's generator, fast path."""
+    from braingan.config import PRESETS, preset
+    from braingan.models import build_generator
+    from braingan.models.registry import generator_kwargs
+    from braingan.training import fastpath
+
+    rows = []
+    for name in PRESETS:
+        c = preset(name)
+        kwargs = generator_kwargs(c.model.arch, c.model.latent_dim, c.data.resolution, c.model.g_width, 1)
+        G = fastpath.prepare_module(build_generator(c.model.arch, **kwargs).to(device), True)
+        z = torch.randn(c.train.batch_size, c.model.latent_dim, device=device)
+        labels = torch.zeros(c.train.batch_size, dtype=torch.int64, device=device)
+
+        @torch.inference_mode()
+        def fn() -> None:
+            G(z, labels)
+        gflop = _gflop(fn)
+        median = statistics.median(_timed(fn, device, repeats=50, warmup=10))
+        rows.append((name, c.train.batch_size, c.train.batch_size / median, gflop, 100 * gflop / median / peak))
+    return rows
+
+
+def ddp_smoke() -> str:
+    """A 20-step torchrun run on 2 GPUs (the embedded demo set); returns 'ok' or the error's tail."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                   "-m", "braingan", "demo", "--out", f"{out}/run", "--steps-per-epoch", "20", "--epochs", "1",
+                   "--device", "cuda"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={
+            **os.environ, "PYTHONPATH": str(REPO / "src")})
+        return "ok" if result.returncode == 0 else result.stderr[-500:]
+
+
+def main() -> None:
+    if not torch.cuda.is_available():
+        sys.exit("gpu_check: no CUDA device")
+    device = torch.device("cuda")
+    peak = sgemm_peak(device)
+    loss_diff, weight_diff = equivalence(device)
+    results = {case: run_case(case, device, repeats=50, warmup=10)
+               for case in STEP_CASES + ("generate_plain", "generate_fast")}
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name(device)}, "
+          f"{torch.cuda.device_count()} GPU(s); float32 matmul peak {peak:.0f} GFLOP/s")
+    print(f"equivalence, 5 seed steps CPU plain vs GPU fast: max |loss diff| {loss_diff:.2e}, "
+          f"max |weight diff| {weight_diff:.2e} -> {'ok' if loss_diff < 1e-2 else 'DIFFERENT'}")
+    print(f"{'case':44s} {'median ms':>10s} {'images/s':>10s} {'seed schedule s':>16s} {'peak MiB':>9s}")
+    for case, r in results.items():
+        median = statistics.median(r["times"])
+        schedule = f"{median * SEED_STEPS:16.0f}" if case in STEP_CASES else ""
+        print(f"{case:44s} {1e3 * median:10.2f} {r['images'] / median:10.0f} {schedule:>16s} {r['peak_mb']:9.0f}")
+    print(f"{'preset generator (fast path)':44s} {'batch':>6s} {'images/s':>10s} {'GFLOP':>8s} {'% peak':>7s}")
+    for name, batch, rate, gflop, share in preset_generators(device, peak):
+        print(f"{name:44s} {batch:6d} {rate:10.0f} {gflop:8.1f} {share:7.1f}")
+    if torch.cuda.device_count() >= 2:
+        print(f"torchrun, 2 GPUs, 20 demo steps: {ddp_smoke()}")
+    print(f"(generator batch {GEN_BATCH}; all timings float32 with cuDNN's default TF32 convolutions)")
+
+
+if __name__ == "__main__":
+    main()
