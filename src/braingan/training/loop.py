@@ -21,6 +21,7 @@ from braingan.io.images import grid, save_png, to_uint8
 from braingan.models import build_discriminator, build_generator
 from braingan.models.registry import generator_kwargs
 from braingan.report.plots import plot_losses
+from braingan.training import health
 from braingan.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from braingan.training.logs import LossLog
 from braingan.training.losses import get_loss
@@ -85,11 +86,18 @@ class Trainer:
             m.discriminator.load_state_dict(state["discriminator"])
             m.opt_g.load_state_dict(state["opt_g"])
             m.opt_d.load_state_dict(state["opt_d"])
+            self._apply_optimizer_config()  # the saved state carries the old lr; --lr on resume wins
         except (RuntimeError, ValueError, KeyError) as e:
             raise BrainganError(f"{self.checkpoint_path}: does not match this run's architecture "
                                 f"({str(e).splitlines()[0]})") from e
         set_rng_state(state["rng"])
         self.step = state["step"]
+
+    def _apply_optimizer_config(self) -> None:
+        t = self.config.train
+        for optimizer in (self.models.opt_g, self.models.opt_d):
+            for group in optimizer.param_groups:
+                group.update(lr=t.lr, betas=(t.beta1, t.beta2), eps=t.adam_eps)
 
     def save(self) -> None:
         save_checkpoint(self.checkpoint_path, self.state())
@@ -124,7 +132,8 @@ class Trainer:
                 self.step += 1
                 pending.append((self.step, d_loss, g_loss))
                 bar.update(1)
-                if len(pending) >= t.log_every or self.step == total or stop:
+                checkpoint_due = self.step % t.checkpoint_every == 0
+                if len(pending) >= t.log_every or self.step == total or stop or checkpoint_due:
                     now = time.perf_counter()
                     rate = (self.step - last_step) * t.batch_size / max(now - last_time, 1e-9)
                     self._write_losses(pending, rate, bar)
@@ -134,13 +143,16 @@ class Trainer:
                 if stop:
                     self._finish()
                     raise TrainingInterrupted(stop.signum, self.step)
-                if self.step % t.checkpoint_every == 0 and self.step < total:
+                if checkpoint_due and self.step < total:
                     self.save()
         self._finish()
 
     def _write_losses(self, pending: list[tuple[int, torch.Tensor, torch.Tensor]], rate: float, bar: tqdm) -> None:
-        """One device-to-host copy for the whole interval (no sync on every step)."""
+        """One device-to-host copy for the whole interval (no sync on every step); NaN/inf stops here."""
         values = torch.stack([torch.stack([d, g]) for _, d, g in pending]).tolist()
+        health.check([s for s, _, _ in pending], values,
+                     {"generator": self.models.generator, "discriminator": self.models.discriminator},
+                     self.checkpoint_path, self.config.train.lr)
         spe = self.config.train.steps_per_epoch
         rows = [{"step": s, "epoch": (s - 1) // spe + 1, "d_loss": d, "g_loss": g, "images_per_s": rate}
                 for (s, _, _), (d, g) in zip(pending, values)]
