@@ -74,7 +74,8 @@ def test_sigkill_at_random_moments_and_inside_a_checkpoint_write(small_yes, tmp_
     proc = start_training(small_yes, run, total)
     for trial in range(4):
         checkpoints = run / "checkpoints"
-        if trial == 0:  # poll for the atomic writer's temporary file, kill the moment it appears
+        if trial == 0:  # after the first checkpoint, poll for the writer's temporary file; kill when it appears
+            wait_for(lambda: (checkpoints / "last.pt").exists(), proc)
             wait_for(lambda: checkpoints.is_dir() and any(p.suffix == ".tmp" for p in checkpoints.iterdir()),
                      proc, poll=0)
         else:
