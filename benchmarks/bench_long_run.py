@@ -2,7 +2,7 @@
 
 Meant for the background, not CI: ``nohup python benchmarks/bench_long_run.py &``. A sampling
 thread watches the trainer's step counter, so the training loop runs unchanged. Writes a CSV
-(step, seconds, RSS MiB, CUDA allocated/reserved MiB) and prints a table with the growth
+(step, seconds, RSS MiB, CUDA allocated/reserved MiB), a row as each sample is taken, and prints a table with the growth
 relative to the first sample after warm-up.
 
 Usage: python benchmarks/bench_long_run.py [--preset fewshot-fast] [--steps 20000] [--data DIR]
@@ -64,25 +64,30 @@ def main() -> None:
     start = time.perf_counter()
     rows = [sample(0, start)]
     done = threading.Event()
-
-    def watch() -> None:
-        next_step = args.every
-        while not done.wait(0.05):
-            if trainer.step >= next_step:
-                rows.append(sample(trainer.step, start))
-                next_step += args.every
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    trainer.fit()
-    done.set()
-    watcher.join()
-    rows.append(sample(trainer.step, start))
-
-    with args.csv.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[-1]))
+    with args.csv.open("w", newline="") as f:  # one row as each sample is taken: watchable, crash-proof
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+
+        def record(row: dict[str, float]) -> None:
+            rows.append(row)
+            writer.writerow(row)
+            f.flush()
+
+        def watch() -> None:
+            next_step = args.every
+            while not done.wait(0.05):
+                if trainer.step >= next_step:
+                    record(sample(trainer.step, start))
+                    next_step += args.every
+
+        writer.writerow(rows[0])
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        trainer.fit()
+        done.set()
+        watcher.join()
+        record(sample(trainer.step, start))
+
     base = rows[1] if len(rows) > 2 else rows[0]  # after warm-up: allocator pools are filled by then
     print(f"{args.preset}, {config.total_steps} steps, batch {t.batch_size}, {config.data.resolution} px; "
           f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
