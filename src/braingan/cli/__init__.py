@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from braingan import __version__
-from braingan.cli import generate, train
+from braingan.cli import evaluate, export, generate, import_keras, report, train
 from braingan.errors import BrainganError
 from braingan.training.signals import TrainingInterrupted
 
-COMMANDS = (train, generate)
+COMMANDS = (train, generate, evaluate, report, export, import_keras)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,11 @@ OVERRIDES: list[tuple[str, str, Any, str]] = [
     ("--resolution", "data.resolution", int, "image size in pixels (multiple of 8)"),
     ("--limit", "data.limit", int, "draw N files with replacement, as the seed notebook did"),
     ("--subset-seed", "data.subset_seed", int, "random seed of that draw (seed notebook: 40)"),
+    ("--slices", "data.slices", float, "central fraction of each DICOM series / NIfTI volume kept (default 1)"),
+    ("--axis", "data.axis", str, "NIfTI cutting plane: axial, coronal or sagittal"),
+    ("--brain-fraction", "data.brain_fraction", float, "minimum non-background fraction of a volume slice"),
+    ("--clip-low", "data.clip_low", float, "intensity percentile mapped to black (volumes)"),
+    ("--clip-high", "data.clip_high", float, "intensity percentile mapped to white (volumes)"),
     ("--arch", "model.arch", str, "architecture name"),
     ("--latent-dim", "model.latent_dim", int, "noise dimensions"),
     ("--g-width", "model.g_width", int, "generator width (channels)"),
@@ -25,7 +30,14 @@ OVERRIDES: list[tuple[str, str, Any, str]] = [
     ("--lr", "train.lr", float, "Adam learning rate"),
     ("--beta1", "train.beta1", float, "Adam beta1"),
     ("--beta2", "train.beta2", float, "Adam beta2"),
-    ("--loss", "train.loss", str, "GAN loss"),
+    ("--loss", "train.loss", str, "GAN loss: bce (seed), logistic (non-saturating), hinge"),
+    ("--r1-gamma", "train.r1_gamma", float, "R1 penalty weight on reals (0: off)"),
+    ("--r1-every", "train.r1_every", int, "lazy R1: every K steps"),
+    ("--ema", "train.ema", float, "decay of the generator's moving average (0: off)"),
+    ("--augment", "train.augment", str, "off, fixed (DiffAugment) or ada"),
+    ("--augment-p", "train.augment_p", float, "augmentation probability (ada: its start)"),
+    ("--ada-target", "train.ada_target", float, "ADA's target for E[sign D(real)]"),
+    ("--init", "train.init", str, "start G, D and EMA from this run's checkpoint (fine-tuning)"),
     ("--seed", "train.seed", int, "random seed of the run"),
     ("--checkpoint-every", "train.checkpoint_every", int, "steps between checkpoints"),
     ("--log-every", "train.log_every", int, "steps between loss reads"),
@@ -44,7 +56,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, help="run directory (default: runs/PRESET)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.add_argument("--classes", help="comma-separated class sub-folders to use (default: all)")
-    _add_config_options(parser, default_preset="seed")
+    _add_config_options(parser, default_preset="fewshot")
     parser.set_defaults(handler=run_train)
 
     demo = commands.add_parser(
@@ -53,7 +65,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "and write samples, a loss plot and the generator to runs/demo.",
     )
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run directory (default: runs/demo)")
-    _add_config_options(demo, default_preset="demo")
+    _add_config_options(demo, default_preset="fewshot-fast")
     demo.set_defaults(handler=run_demo)
 
 
@@ -67,6 +79,10 @@ def _add_config_options(parser: argparse.ArgumentParser, default_preset: str) ->
                         help="keep byte-identical duplicate files")
     parser.add_argument("--no-cache", dest="data.cache", action="store_false", default=argparse.SUPPRESS,
                         help="preprocess again instead of using the cache")
+    parser.add_argument("--conditional", dest="model.conditional", action="store_true", default=argparse.SUPPRESS,
+                        help="class-conditional G and D (arch dcgan); then `generate --class NAME`")
+    parser.add_argument("--g-batchnorm", dest="model.g_batchnorm", action="store_true", default=argparse.SUPPRESS,
+                        help="batch norm in the generator (arch dcgan)")
     for flag, key, kind, help_text in OVERRIDES:
         parser.add_argument(flag, dest=key, type=kind, default=argparse.SUPPRESS, help=help_text,
                             metavar=key.split(".")[1].upper())

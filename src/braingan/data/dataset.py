@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +13,12 @@ import torch
 
 from braingan.config import DataConfig
 from braingan.data import cache
+from braingan.data.dicom import is_dicom, read_dicom
 from braingan.data.discover import SourceFile, discover, seed_subset
+from braingan.data.nifti import is_nifti, read_nifti
 from braingan.data.preprocess import Preprocessing, preprocess
 from braingan.data.readers import read_grey
+from braingan.data.slices import Slice, VolumeOptions, central, has_brain
 from braingan.errors import BrainganError
 
 Log = Callable[[str], None]
@@ -28,7 +31,7 @@ class Dataset:
     images: torch.Tensor  # [N, 1, S, S] float32 in [-1, 1]
     labels: torch.Tensor  # [N] int64, indices into class_names
     class_names: list[str]
-    files: list[str] = field(default_factory=list)  # source of each image
+    files: list[str] = field(default_factory=list)  # source of each image (file, or file#slice)
     duplicates: list[list[str]] = field(default_factory=list)  # byte-identical groups; first kept
     skipped: list[str] = field(default_factory=list)  # one message per unreadable file
 
@@ -39,6 +42,8 @@ class Dataset:
 def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
     """Load ``config.path`` (or the embedded demo set when it is None) as a ``Dataset``."""
     settings = Preprocessing(resolution=config.resolution, crop=config.crop)
+    volumes = VolumeOptions(slices=config.slices, axis=config.axis, brain_fraction=config.brain_fraction,
+                            clip_low=config.clip_low, clip_high=config.clip_high)
     if config.path is None:
         from braingan.data.demo import load_demo_slices
 
@@ -58,37 +63,58 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
 
     class_names = sorted({s.class_name for s in sources})
     entries = [(digest, source.class_name) for source, _, digest in contents]
-    key = cache.cache_key(settings.to_dict(), entries)
+    key = cache.cache_key({**settings.to_dict(), "volumes": volumes.to_dict()}, entries)
     cached = cache.load_cached(key) if config.cache else None
     if cached is not None:
         tensors, meta = cached
-        kept = meta["kept"]
+        files = meta["files"]
         skipped += meta["skipped"]
         images, labels = tensors["images"], tensors["labels"]
     else:
-        arrays, kept, decode_skips = [], [], []
-        for i, (source, data, _) in enumerate(contents):
+        # (slice with its pixels already preprocessed, class, has enough brain); preprocessing
+        # each file as it is decoded keeps only small arrays in memory.
+        records: list[tuple[Slice, str, bool]] = []
+        decode_skips = []
+        for source, data, _ in contents:
             try:
-                arrays.append(preprocess(read_grey(io.BytesIO(data), name=source.path), settings))
-                kept.append(i)
+                found = _decode(data, str(source.path), volumes)
             except BrainganError as e:
                 decode_skips.append(str(e))
                 log(f"warning: skipped {e}")
+                continue
+            records += [(replace(s, grey=preprocess(s.grey, settings)), source.class_name,
+                         s.series is None or has_brain(s.grey, volumes.brain_fraction)) for s in found]
+        in_centre = {id(s) for s in central([r[0] for r in records], volumes.slices)}
+        picked = [(s, c) for s, c, brain in records if brain and id(s) in in_centre]
+        if len(picked) < len(records):
+            log(f"{len(records) - len(picked)} volume slices left out (--slices {volumes.slices}, "
+                f"--brain-fraction {volumes.brain_fraction})")
         skipped += decode_skips
-        labels = torch.tensor([class_names.index(contents[i][0].class_name) for i in kept], dtype=torch.int64)
+        files = [s.name for s, _ in picked]
+        labels = torch.tensor([class_names.index(c) for _, c in picked], dtype=torch.int64)
+        arrays = [s.grey for s, _ in picked]
         images = torch.from_numpy(np.stack(arrays)[:, None]) if arrays else torch.empty(0)
         if arrays and config.cache:
-            cache.store(key, {"images": images, "labels": labels}, {"kept": kept, "skipped": decode_skips})
-    if not kept:
+            cache.store(key, {"images": images, "labels": labels}, {"files": files, "skipped": decode_skips})
+    if not files:
         raise BrainganError(f"{config.path}: no usable image found ({len(skipped)} unreadable files)")
     return Dataset(
         images=images,
         labels=labels,
         class_names=class_names,
-        files=[str(contents[i][0].path) for i in kept],
+        files=files,
         duplicates=duplicates,
         skipped=skipped,
     )
+
+
+def _decode(data: bytes, name: str, volumes: VolumeOptions) -> list[Slice]:
+    """Pick the reader by content: DICOM, NIfTI, else an image (one slice named after its file)."""
+    if is_dicom(data):
+        return read_dicom(data, name, volumes)
+    if is_nifti(data, name):
+        return read_nifti(data, name, volumes)
+    return [Slice(name, read_grey(io.BytesIO(data), name=name))]
 
 
 def _read_bytes(sources: list[SourceFile], log: Log) -> tuple[list[tuple[SourceFile, bytes, str]], list[str]]:

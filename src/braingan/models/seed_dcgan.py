@@ -32,7 +32,8 @@ class SeedGenerator(nn.Module):
         glorot_init(self)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        x = self.act(self.dense(z)).view(len(z), -1, self.base, self.base)
+        # z.shape[0], not len(z): len() is a Python int and would freeze the batch size in exports.
+        x = self.act(self.dense(z)).view(z.shape[0], -1, self.base, self.base)
         x = self.act(self.up1(x))
         x = self.act(self.up2(x))
         return torch.tanh(self.out(x))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from braingan.io.atomic import atomic_write_text
 
-COLUMNS = ["step", "epoch", "d_loss", "g_loss", "images_per_s"]
+COLUMNS = ["step", "epoch", "d_loss", "g_loss", "images_per_s", "augment_p"]  # augment_p: ADA's p (or the fixed one)
 
 
 class LossLog:
@@ -39,4 +39,4 @@ class LossLog:
 
 
 def _format(row: dict[str, float]) -> str:
-    return f"{int(row['step'])},{int(row['epoch'])},{row['d_loss']:.6g},{row['g_loss']:.6g},{row['images_per_s']:.4g}"
+    return f"{int(row['step'])},{int(row['epoch'])},{row['d_loss']:.6g},{row['g_loss']:.6g},{row['images_per_s']:.4g},{row['augment_p']:.4g}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,13 @@ from braingan.models import build_discriminator, build_generator
 from braingan.models.registry import generator_kwargs
 from braingan.report.plots import plot_losses
 from braingan.training import health
+from braingan.training.augment import AdaptiveP, augment
 from braingan.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from braingan.training.ema import EMA
 from braingan.training.logs import LossLog
 from braingan.training.losses import get_loss
 from braingan.training.signals import TrainingInterrupted, catch_stop_signals
-from braingan.training.step import GanModels, train_step
+from braingan.training.step import GanModels, StepOptions, train_step
 
 GRID_ROWS, GRID_COLS = 2, 5  # the seed's sample_images
 
@@ -40,12 +43,17 @@ class Trainer:
         torch.manual_seed(config.train.seed)
         m, t = config.model, config.train
         self.class_names = dataset.class_names
-        self.g_kwargs = generator_kwargs(m.arch, m.latent_dim, config.data.resolution, m.g_width, len(self.class_names))
+        num_classes = len(self.class_names) if m.conditional else 0
+        self.g_kwargs = generator_kwargs(m.arch, m.latent_dim, config.data.resolution, m.g_width, num_classes,
+                                         m.g_batchnorm)
         G = build_generator(m.arch, **self.g_kwargs).to(self.device)
-        D = build_discriminator(m.arch, config.data.resolution, m.d_width, len(self.class_names)).to(self.device)
+        D = build_discriminator(m.arch, config.data.resolution, m.d_width, num_classes).to(self.device)
         adam = {"lr": t.lr, "betas": (t.beta1, t.beta2), "eps": t.adam_eps}
         self.models = GanModels(G, D, torch.optim.Adam(G.parameters(), **adam), torch.optim.Adam(D.parameters(), **adam))
         self.loss = get_loss(t.loss)
+        self.ema = EMA(G, t.ema) if t.ema else None
+        self.ada = (AdaptiveP(t.augment_p, t.ada_target, t.ada_every, t.ada_images, t.batch_size)
+                    if t.augment == "ada" else None)
         self.images = dataset.images.to(self.device)
         self.labels = dataset.labels.to(self.device)
         self.step = 0
@@ -72,6 +80,8 @@ class Trainer:
             "opt_g": m.opt_g.state_dict(),
             "opt_d": m.opt_d.state_dict(),
             "rng": rng_state(),
+            **({"ema": self.ema.average.state_dict()} if self.ema else {}),
+            **({"ada": self.ada.state_dict()} if self.ada else {}),
         }
 
     def resume(self) -> None:
@@ -87,6 +97,10 @@ class Trainer:
             m.opt_g.load_state_dict(state["opt_g"])
             m.opt_d.load_state_dict(state["opt_d"])
             self._apply_optimizer_config()  # the saved state carries the old lr; --lr on resume wins
+            if self.ema:
+                self.ema.average.load_state_dict(state["ema"])
+            if self.ada:
+                self.ada.load_state_dict(state["ada"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise BrainganError(f"{self.checkpoint_path}: does not match this run's architecture "
                                 f"({str(e).splitlines()[0]})") from e
@@ -99,17 +113,59 @@ class Trainer:
             for group in optimizer.param_groups:
                 group.update(lr=t.lr, betas=(t.beta1, t.beta2), eps=t.adam_eps)
 
+    def init_from(self, run_dir: Path) -> None:
+        """Start G, D (and the EMA) from another run's weights, for fine-tuning; the step,
+        optimizer state and ADA's p start afresh. Class heads (``embed.*``) are kept only when
+        both runs have the same class names; otherwise they start from a fresh initialisation."""
+        path = Path(run_dir) / "checkpoints" / "last.pt"
+        if not path.exists():
+            raise BrainganError(f"{run_dir}: no trained run to start from (--init needs its checkpoints/last.pt)")
+        state = load_checkpoint(path)
+        keep_heads = state["class_names"] == self.class_names
+        if not keep_heads and self.config.model.conditional:
+            self.log(f"--init: {run_dir} has classes {state['class_names']}, this data {self.class_names}: "
+                     "the class embedding of G and projection head of D start afresh")
+
+        def weights(part: str) -> dict[str, torch.Tensor]:
+            return state[part] if keep_heads else {k: v for k, v in state[part].items() if not k.startswith("embed.")}
+
+        _transfer(self.models.generator, weights("generator"), path)
+        _transfer(self.models.discriminator, weights("discriminator"), path)
+        if self.ema:  # fresh class heads start equal to the live generator's
+            self.ema.average.load_state_dict(self.models.generator.state_dict())
+            _transfer(self.ema.average, weights("ema" if "ema" in state else "generator"), path)
+
+    @property
+    def augment_p(self) -> float:
+        t = self.config.train
+        if self.ada:
+            return self.ada.p
+        return t.augment_p if t.augment == "fixed" else 0.0
+
+    def step_options(self) -> StepOptions:
+        """Augmentation at the current p, and R1 (scaled by k) on every k-th step."""
+        t, p = self.config.train, self.augment_p
+        r1 = t.r1_gamma / 2 * t.r1_every if t.r1_gamma and self.step % t.r1_every == 0 else 0.0
+        return StepOptions(augment=partial(augment, p=p) if p > 0 else None, r1_weight=r1)
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator that makes grids and the exported file: the EMA copy when there is one."""
+        return self.ema.average if self.ema else self.models.generator
+
     def save(self) -> None:
         save_checkpoint(self.checkpoint_path, self.state())
 
     def export_generator(self) -> None:
         data = self.config.data
-        save_generator(self.run_dir, self.models.generator, {
+        save_generator(self.run_dir, self.sampler, {
             "arch": self.config.model.arch,
             "kwargs": self.g_kwargs,
             "resolution": data.resolution,
             "latent_dim": self.config.model.latent_dim,
             "classes": self.class_names,
+            "conditional": self.config.model.conditional,
+            "ema": self.ema is not None,
             "preprocessing": Preprocessing(resolution=data.resolution, crop=data.crop).to_dict(),
             "steps": self.step,
             "braingan": __version__,
@@ -121,16 +177,21 @@ class Trainer:
         t = self.config.train
         total = self.config.total_steps
         self.losses.start(self.step)
-        pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+        pending: list[tuple[int, torch.Tensor, torch.Tensor, float]] = []
         last_time, last_step = time.perf_counter(), self.step
         bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True, disable=None)
         with catch_stop_signals() as stop, bar:
             while self.step < total:
                 idx = torch.randint(0, len(self.images), (t.batch_size,), device=self.device)
                 z = torch.randn(t.batch_size, self.config.model.latent_dim, device=self.device)
-                d_loss, g_loss = train_step(self.models, self.loss, self.images[idx], z, self.labels[idx])
+                p = self.augment_p
+                stats = train_step(self.models, self.loss, self.images[idx], z, self.labels[idx], self.step_options())
+                if self.ema:
+                    self.ema.update(self.models.generator, self.step)
+                if self.ada:
+                    self.ada.observe(stats.real_signs, t.batch_size)
                 self.step += 1
-                pending.append((self.step, d_loss, g_loss))
+                pending.append((self.step, stats.d_loss, stats.g_loss, p))
                 bar.update(1)
                 checkpoint_due = self.step % t.checkpoint_every == 0
                 if len(pending) >= t.log_every or self.step == total or stop or checkpoint_due:
@@ -147,24 +208,26 @@ class Trainer:
                     self.save()
         self._finish()
 
-    def _write_losses(self, pending: list[tuple[int, torch.Tensor, torch.Tensor]], rate: float, bar: tqdm) -> None:
+    def _write_losses(self, pending: list[tuple[int, torch.Tensor, torch.Tensor, float]], rate: float,
+                      bar: tqdm) -> None:
         """One device-to-host copy for the whole interval (no sync on every step); NaN/inf stops here."""
-        values = torch.stack([torch.stack([d, g]) for _, d, g in pending]).tolist()
-        health.check([s for s, _, _ in pending], values,
+        values = torch.stack([torch.stack([d, g]) for _, d, g, _ in pending]).tolist()
+        health.check([s for s, _, _, _ in pending], values,
                      {"generator": self.models.generator, "discriminator": self.models.discriminator},
                      self.checkpoint_path, self.config.train.lr)
         spe = self.config.train.steps_per_epoch
-        rows = [{"step": s, "epoch": (s - 1) // spe + 1, "d_loss": d, "g_loss": g, "images_per_s": rate}
-                for (s, _, _), (d, g) in zip(pending, values)]
+        rows = [{"step": s, "epoch": (s - 1) // spe + 1, "d_loss": d, "g_loss": g, "images_per_s": rate,
+                 "augment_p": p} for (s, _, _, p), (d, g) in zip(pending, values)]
         self.losses.append(rows)
         bar.set_postfix(d_loss=f"{rows[-1]['d_loss']:.3f}", g_loss=f"{rows[-1]['g_loss']:.3f}", img_s=f"{rate:.1f}")
 
     @torch.no_grad()
     def _sample_grid(self) -> None:
-        G = self.models.generator
+        G = self.sampler
+        training = G.training
         G.eval()
         images = to_uint8(G(self.fixed_z, self.fixed_labels))
-        G.train()
+        G.train(training)
         save_png(self.run_dir / "samples" / f"step_{self.step:06d}.png", grid(images, GRID_ROWS, GRID_COLS))
 
     def _finish(self) -> None:
@@ -174,3 +237,17 @@ class Trainer:
         rows = self.losses.read()
         if rows:
             plot_losses(rows, self.run_dir / "losses.png")
+
+
+def _transfer(module: torch.nn.Module, source: dict[str, torch.Tensor], path: Path) -> None:
+    """Load the tensors of ``source`` that fit; only class heads (``embed.*``) may be missing."""
+    own = module.state_dict()
+    for key, value in own.items():
+        theirs = source.get(key)
+        if theirs is None and key.startswith("embed."):
+            continue
+        if theirs is None or theirs.shape != value.shape:
+            found = "missing" if theirs is None else f"of shape {tuple(theirs.shape)}, not {tuple(value.shape)}"
+            raise BrainganError(f"{path}: {key} is {found}; --init needs the same arch, resolution, widths "
+                                "and conditioning as that run")
+    module.load_state_dict({k: v for k, v in source.items() if k in own}, strict=False)

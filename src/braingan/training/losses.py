@@ -30,8 +30,25 @@ def _bce_generator(fake: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
 
 
+def _logistic_discriminator(real: Tensor, fake: Tensor) -> Tensor:
+    """Non-saturating logistic (StyleGAN's): softplus(-D(x)) + softplus(D(G(z))), each averaged."""
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def _hinge_discriminator(real: Tensor, fake: Tensor) -> Tensor:
+    """Hinge (SN-GAN): D only learns from samples inside the margin."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def _hinge_generator(fake: Tensor) -> Tensor:
+    return -fake.mean()
+
+
 LOSSES: dict[str, GanLoss] = {
     "bce": GanLoss(_bce_discriminator, _bce_generator),
+    # The G side of the logistic loss is the seed's BCE-against-1: -log sigmoid = softplus(-x).
+    "logistic": GanLoss(_logistic_discriminator, _bce_generator),
+    "hinge": GanLoss(_hinge_discriminator, _hinge_generator),
 }
 
 

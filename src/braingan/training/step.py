@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -20,28 +22,59 @@ class GanModels:
     opt_d: torch.optim.Optimizer
 
 
-def train_step(models: GanModels, loss: GanLoss, real: Tensor, z: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-    """One D update then one G update, as the seed notebook does; returns detached (D, G) losses.
+@dataclass(frozen=True)
+class StepOptions:
+    """What the few-shot recipe adds to the seed's step; the defaults are the seed's (all off)."""
+
+    augment: Callable[[Tensor], Tensor] | None = None  # applied to every image D sees, real or fake
+    r1_weight: float = 0.0  # gamma / 2 * k on the steps of lazy R1, else 0
+
+
+class StepStats(NamedTuple):
+    """Detached results of a step: losses, and sum of sign(D(real)) for ADA."""
+
+    d_loss: Tensor
+    g_loss: Tensor
+    real_signs: Tensor
+
+
+SEED_STEP = StepOptions()
+
+
+def train_step(models: GanModels, loss: GanLoss, real: Tensor, z: Tensor, labels: Tensor,
+               options: StepOptions = SEED_STEP) -> StepStats:
+    """One D update then one G update, as the seed notebook does.
 
     The fake batch is generated once: the seed regenerates it for the G update from the same
     noise and unchanged G weights, which gives the same images at twice the cost.
     """
     G, D = models.generator, models.discriminator
+    seen = options.augment or (lambda x: x)
     fake = G(z, labels)
     n = len(real)
 
     # D sees real and fake together in one batch (the seed's train_on_batch on the concatenation).
-    logits = D(torch.cat([real, fake.detach()]), torch.cat([labels, labels]))
+    if options.r1_weight:
+        real = real.detach().requires_grad_(True)
+    logits = D(seen(torch.cat([real, fake.detach()])), torch.cat([labels, labels]))
     d_loss = loss.discriminator(logits[:n], logits[n:])
+    if options.r1_weight:
+        d_loss = d_loss + options.r1_weight * r1_penalty(logits[:n], real)
     models.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     models.opt_d.step()
 
     # G through a frozen D: no gradients for D's weights are computed at all.
     D.requires_grad_(False)
-    g_loss = loss.generator(D(fake, labels))
+    g_loss = loss.generator(D(seen(fake), labels))
     models.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     models.opt_g.step()
     D.requires_grad_(True)
-    return d_loss.detach(), g_loss.detach()
+    return StepStats(d_loss.detach(), g_loss.detach(), logits[:n].detach().sign().sum())
+
+
+def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
+    """Mean squared gradient norm of D at the (un-augmented) reals (Mescheder et al. 2018)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.square().sum(dim=(1, 2, 3)).mean()

@@ -1,0 +1,45 @@
+"""``braingan import-keras``: the seed notebook's ``generator_final.h5`` as a braingan run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from braingan import __version__
+from braingan.data.preprocess import Preprocessing
+from braingan.errors import BrainganError
+from braingan.io.generator_files import META, save_generator
+from braingan.io.keras_h5 import seed_generator_from_h5
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "import-keras", help="turn the seed notebook's Keras generator .h5 into a run",
+        description="Read the seed notebook's generator (Keras 2 or 3 .h5, no TensorFlow needed) and write "
+                    "generator.safetensors + generator.json, so that 'braingan generate' and 'export' use it.",
+    )
+    parser.add_argument("h5", type=Path, help="the Keras file, e.g. generator_final.h5")
+    parser.add_argument("--out", type=Path, required=True, help="run directory to write")
+    parser.add_argument("--class", dest="label", default="yes",
+                        help="name of the class it was trained on (seed notebook: yes)")
+    parser.set_defaults(handler=run_import)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    if (args.out / META).exists():
+        raise BrainganError(f"{args.out}: already holds a generator; choose another --out")
+    generator = seed_generator_from_h5(args.h5)
+    resolution = generator.resolution
+    save_generator(args.out, generator, {
+        "arch": "seed_dcgan",
+        "kwargs": {"latent_dim": generator.latent_dim, "resolution": resolution, "g_width": generator.up1.in_channels},
+        "resolution": resolution,
+        "latent_dim": generator.latent_dim,
+        "classes": [args.label],
+        # The seed notebook resized without cropping.
+        "preprocessing": Preprocessing(resolution=resolution, crop=False).to_dict(),
+        "source": f"keras:{args.h5.name}",
+        "braingan": __version__,
+    })
+    print(f"{args.out}: seed generator imported from {args.h5} ({resolution} px, latent {generator.latent_dim})")
+    return 0

@@ -1,0 +1,24 @@
+"""``braingan report``: one self-contained HTML page about a run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from braingan.report.html import write_report
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "report", help="write a self-contained HTML report of a run",
+        description="Config, sample grids, loss curves, metrics (from 'braingan evaluate'), memorization pairs "
+                    "and utility results in one HTML file with every image embedded.",
+    )
+    parser.add_argument("run", type=Path, help="run directory")
+    parser.add_argument("--out", type=Path, help="HTML file to write (default: RUN/report.html)")
+    parser.set_defaults(handler=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    print(f"report written to {write_report(args.run, args.out)}")
+    return 0

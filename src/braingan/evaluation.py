@@ -1,0 +1,127 @@
+"""``evaluate``: a trained run's samples against the real set, every metric, one metrics.json.
+
+This is where runs meet metrics: it loads the run's config and generator, preprocesses the
+real images exactly as training did (``data.load_dataset`` on the saved data config), makes or
+reads the generated images, and hands arrays to ``metrics.registry``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from braingan import __version__
+from braingan.api import load, saved_config
+from braingan.config import DataConfig
+from braingan.data import Dataset, load_dataset
+from braingan.errors import BrainganError
+from braingan.io.atomic import atomic_write_text
+from braingan.io.images import save_png
+from braingan.metrics import inception, memorization, registry
+
+Log = Callable[[str], None]
+METRICS_FILE, PAIRS_FILE = "metrics.json", "memorization_pairs.png"
+
+
+def real_dataset(run: str | Path, real: str | Path | None = None, log: Log = print) -> Dataset:
+    """The run's training images (or ``real``), preprocessed exactly as the run's training was."""
+    data = dataclasses.replace(saved_config(run).data)
+    if real is not None:
+        data.path, data.classes, data.limit = str(real), None, None
+    return load_dataset(data, log=log)
+
+
+def _read_fake(folder: Path, resolution: int, log: Log) -> torch.Tensor:
+    config = DataConfig(path=str(folder), resolution=resolution, crop=False, dedupe=False, cache=False)
+    return load_dataset(config, log=log).images
+
+
+def _generate(runs: dict[str, Path], n: int, seed: int, device: str) -> tuple[torch.Tensor, list[str]]:
+    """n images split over classes: one run per class, or the classes of one conditional run."""
+    images, names = [], []
+    for run_name, run in runs.items():
+        synthesizer = load(run, device=device)
+        classes = [run_name] if run_name else synthesizer.class_names
+        for i, name in enumerate(classes):
+            count = n // len(runs) // len(classes) + (1 if i < n // len(runs) % len(classes) else 0)
+            label = None if run_name else name
+            images.append(synthesizer.generate_tensor(count, seed=seed + i, label=label))
+            names += [name] * count
+    return torch.cat(images), names
+
+
+def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, metrics: str | list[str] | None = None,
+             fake_dir: str | Path | None = None, out: str | Path | None = None,
+             inception_weights: str | Path | None = None, runs_per_class: dict[str, Path] | None = None,
+             seed: int = 0, device: str = "auto", log: Log = print) -> dict:
+    """Compute ``metrics`` for ``run`` and write ``metrics.json`` (and the memorization pairs) to ``out``."""
+    run, out = Path(run), Path(out) if out is not None else Path(run)
+    names = registry.parse(metrics)
+    if n < 2 and fake_dir is None:
+        raise BrainganError(f"--n must be at least 2, not {n}")
+    real_set = real_dataset(run, real, log=lambda _: None)
+    resolution = real_set.images.shape[-1]
+
+    if fake_dir is not None:
+        fake, fake_names, source = _read_fake(Path(fake_dir), resolution, log), None, f"images in {fake_dir}"
+    else:
+        runs = runs_per_class or {"": run}
+        fake, fake_names = _generate(runs, n, seed, device)
+        source = f"{len(fake)} generated with seed {seed}"
+    inputs = registry.EvalInputs(real=real_set.images, fake=fake, class_names=real_set.class_names)
+    if fake_names is not None:
+        unknown = sorted(set(fake_names) - set(real_set.class_names))
+        if unknown and "utility" in names:
+            raise BrainganError(f"generated class {unknown[0]!r} has no real images in {real or 'the training data'} "
+                                f"(classes there: {', '.join(real_set.class_names)})")
+        if not unknown:
+            inputs.real_labels = real_set.labels.numpy()
+            inputs.fake_labels = np.array([real_set.class_names.index(c) for c in fake_names])
+
+    skipped = {}
+    if any(registry.METRICS[m].needs_inception or m == "prdc" for m in names):
+        path, note = inception.locate_weights(inception_weights)
+        inputs.inception_note = note
+        if path is None:
+            log(note)
+            for m in names:
+                if registry.METRICS[m].needs_inception:
+                    skipped[m] = note
+        else:
+            inputs.extractor = inception.InceptionFeatures(path, device="cpu")
+
+    results = {}
+    for name in names:
+        if name in skipped:
+            continue
+        start = time.perf_counter()
+        results[name] = registry.METRICS[name].compute(inputs)
+        results[name]["seconds"] = round(time.perf_counter() - start, 2)
+        log(f"{name}: done in {results[name]['seconds']:.1f} s")
+
+    training_data = saved_config(run).data.path or "the embedded demo set"
+    report = {
+        "braingan": __version__, "run": str(run), "real": str(real or training_data),
+        "n_real": len(real_set), "n_fake": len(fake), "fake": source, "resolution": resolution,
+        "inception": inputs.inception_note or None, "metrics": results, "skipped": skipped,
+        "notes": {"real_preprocessing": "the run's own data config (crop, pad, resize), as in training",
+                  "memorization_against": "the real set above (by default the run's training images)"},
+    }
+    atomic_write_text(out / METRICS_FILE, json.dumps(report, indent=2, default=float) + "\n")
+    if "memorization_pairs" in inputs.extras:
+        save_png(out / PAIRS_FILE, inputs.extras["memorization_pairs"])
+    return report
+
+
+def reject_memorized(run: str | Path, images: np.ndarray, log: Log = print) -> tuple[np.ndarray, list[int]]:
+    """Drop generated uint8 images that the memorization audit flags against the run's training set."""
+    train = real_dataset(run, log=lambda _: None).images
+    result = memorization.audit(train, images)
+    keep = np.setdiff1d(np.arange(len(images)), result.flagged)
+    return images[keep], sorted(result.flagged)

@@ -1,0 +1,97 @@
+"""Sliced Wasserstein distance between image sets (Karras et al. 2018, "Progressive growing of GANs").
+
+Each image becomes a Laplacian pyramid (from full size down to 16 px); at every level random
+7x7 patches are taken as 49-d descriptors (one channel here, where the paper used RGB's 147),
+each set's descriptors are normalised to zero mean and unit variance, and the Wasserstein-1
+distance is estimated along random unit directions (sort both projections, compare). Reported
+x1e3 like the paper, per level (fine detail first) and as the mean. Lower is better; 0 for one
+distribution. It needs no weights, so it is always available.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from braingan.metrics.arrays import Images, as_tensor, same_size
+
+PATCH = 7
+PATCHES_PER_IMAGE = 128
+DIRECTIONS = 512
+REPEATS = 4
+MIN_LEVEL_SIZE = 16
+_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+
+
+@dataclass
+class SWDResult:
+    levels: dict[int, float]  # pyramid level size in px -> SWD x1e3
+    mean: float
+
+
+def _blur(x: torch.Tensor) -> torch.Tensor:
+    k = _BINOMIAL
+    x = F.conv2d(F.pad(x, (2, 2, 0, 0), mode="reflect"), k.view(1, 1, 1, 5))
+    return F.conv2d(F.pad(x, (0, 0, 2, 2), mode="reflect"), k.view(1, 1, 5, 1))
+
+
+def laplacian_pyramid(images: torch.Tensor) -> list[torch.Tensor]:
+    """Band-pass levels from full size down to the smallest >= 16 px; the last is the low-pass rest."""
+    levels, current = [], images
+    while current.shape[-1] // 2 >= MIN_LEVEL_SIZE:
+        smaller = F.avg_pool2d(_blur(current), 2)
+        up = F.interpolate(smaller, size=current.shape[-2:], mode="bilinear", align_corners=False)
+        levels.append(current - up)
+        current = smaller
+    levels.append(current)
+    return levels
+
+
+def _descriptors(level: torch.Tensor, per_image: int, rng: torch.Generator) -> torch.Tensor:
+    """``per_image`` random 7x7 patches from every image -> [N * per_image, 49], standardised."""
+    n, _, h, w = level.shape
+    ys = torch.randint(0, h - PATCH + 1, (n, per_image), generator=rng)
+    xs = torch.randint(0, w - PATCH + 1, (n, per_image), generator=rng)
+    offsets = torch.arange(PATCH)
+    rows = (ys[..., None] + offsets)[..., :, None]  # [n, p, 7, 1]
+    cols = (xs[..., None] + offsets)[..., None, :]  # [n, p, 1, 7]
+    index = torch.arange(n)[:, None, None, None]
+    patches = level[:, 0][index, rows, cols].reshape(n * per_image, PATCH * PATCH)
+    return (patches - patches.mean()) / patches.std().clamp(min=1e-8)
+
+
+def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, rng: torch.Generator) -> float:
+    """Mean over random directions of W1 between the 1-d projections (equal-size sets)."""
+    total = 0.0
+    for _ in range(REPEATS):
+        directions = torch.randn(a.shape[1], DIRECTIONS, generator=rng)
+        directions /= directions.norm(dim=0, keepdim=True)
+        # numpy's in-place SIMD sort along contiguous rows is several times faster than torch.sort here
+        pa, pb = (directions.T @ a.T).numpy(), (directions.T @ b.T).numpy()
+        pa.sort(axis=1)
+        pb.sort(axis=1)
+        total += float(np.abs(pa - pb).mean())
+    return total / REPEATS
+
+
+def swd(real: Images, fake: Images, seed: int = 0) -> SWDResult:
+    """SWD between two image sets (see ``metrics.arrays`` for accepted inputs).
+
+    The larger set's descriptors are subsampled to the smaller's count, so sets of different
+    sizes (155 real vs 1,000 generated) are compared on equal footing.
+    """
+    real, fake = as_tensor(real, "real"), as_tensor(fake, "fake")
+    same_size(real, fake, "SWD")
+    rng = torch.Generator().manual_seed(seed)
+    levels = {}
+    for level_real, level_fake in zip(laplacian_pyramid(real), laplacian_pyramid(fake)):
+        da = _descriptors(level_real, PATCHES_PER_IMAGE, rng)
+        db = _descriptors(level_fake, PATCHES_PER_IMAGE, rng)
+        m = min(len(da), len(db))
+        da = da[torch.randperm(len(da), generator=rng)[:m]]
+        db = db[torch.randperm(len(db), generator=rng)[:m]]
+        levels[int(level_real.shape[-1])] = 1e3 * _sliced_wasserstein(da, db, rng)
+    return SWDResult(levels=levels, mean=sum(levels.values()) / len(levels))

