@@ -40,6 +40,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load with ``weights_only=True``: a crafted pickle cannot run code, it is refused."""
     if not path.exists():
         raise BrainganError(f"{path}: no checkpoint to resume from")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip; anything else is damaged, not hostile
+        raise BrainganError(f"{path}: corrupt or truncated checkpoint (not a torch zip archive)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

@@ -23,7 +23,7 @@ from braingan.io.images import grid, save_png, to_uint8
 from braingan.models import build_discriminator, build_generator
 from braingan.models.registry import generator_kwargs
 from braingan.report.plots import plot_losses
-from braingan.training import fastpath
+from braingan.training import fastpath, health
 from braingan.training.augment import AdaptiveP, augment
 from braingan.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from braingan.training.distributed import World
@@ -108,6 +108,7 @@ class Trainer:
             m.discriminator.load_state_dict(state["discriminator"])
             m.opt_g.load_state_dict(state["opt_g"])
             m.opt_d.load_state_dict(state["opt_d"])
+            self._apply_optimizer_config()  # the saved state carries the old lr; --lr on resume wins
             if self.ema:
                 self.ema.average.load_state_dict(state["ema"])
             if self.ada:
@@ -122,6 +123,12 @@ class Trainer:
         except (TypeError, RuntimeError):  # an older checkpoint, or one written on another device type
             self.batch_rng.manual_seed(self.config.train.seed + self.step)
         self.world.seed_dropout(self.config.train.seed, self.step)
+
+    def _apply_optimizer_config(self) -> None:
+        t = self.config.train
+        for optimizer in (self.models.opt_g, self.models.opt_d):
+            for group in optimizer.param_groups:
+                group.update(lr=t.lr, betas=(t.beta1, t.beta2), eps=t.adam_eps)
 
     def init_from(self, run_dir: Path) -> None:
         """Start G, D (and the EMA) from another run's weights, for fine-tuning; the step,
@@ -210,8 +217,11 @@ class Trainer:
                 self.step += 1
                 pending.append((self.step, stats.d_loss, stats.g_loss, p))
                 bar.update(1)
-                # Under torchrun the ranks flush and decide to stop together, at the same steps.
-                flush = len(pending) >= t.log_every or self.step == total or (stop and not self.world.distributed)
+                # Under torchrun the ranks flush and decide to stop together, at the same steps;
+                # losses and weights are also checked before every checkpoint (no NaN state is saved).
+                checkpoint_due = self.step % t.checkpoint_every == 0
+                flush = (len(pending) >= t.log_every or self.step == total or checkpoint_due
+                         or (stop and not self.world.distributed))
                 stopping = self.world.agree(bool(stop)) if flush else False
                 if flush:
                     now = time.perf_counter()
@@ -223,14 +233,17 @@ class Trainer:
                 if stopping:
                     self._finish()
                     raise TrainingInterrupted(stop.signum or signal.SIGTERM, self.step)
-                if self.step % t.checkpoint_every == 0 and self.step < total:
+                if checkpoint_due and self.step < total:
                     self.save()
         self._finish()
 
     def _write_losses(self, pending: list[tuple[int, torch.Tensor, torch.Tensor, float]], rate: float,
                       bar: tqdm) -> None:
-        """One device-to-host copy for the whole interval (no sync on every step)."""
+        """One device-to-host copy for the whole interval (no sync on every step); NaN/inf stops here."""
         values = self.world.mean(torch.stack([torch.stack([d, g]) for _, d, g, _ in pending])).tolist()
+        health.check([s for s, _, _, _ in pending], values,
+                     {"generator": self.models.generator, "discriminator": self.models.discriminator},
+                     self.checkpoint_path, self.config.train.lr)
         if not self.world.is_main:
             return
         spe = self.config.train.steps_per_epoch

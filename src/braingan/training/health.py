@@ -1,0 +1,62 @@
+"""Stop a run whose losses or weights turned NaN/inf, before it overwrites the last good checkpoint.
+
+Checked when the loop reads its losses (every ``train.log_every`` steps and before every
+checkpoint): the losses are already on the host then, and the weight check is one fused norm
+per network.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from braingan.errors import BrainganError
+
+
+class NumericalFault(BrainganError):
+    """Training diverged; the message names the step and how to continue from the last checkpoint."""
+
+
+def first_bad_loss(steps: Sequence[int], losses: Sequence[Sequence[float]]) -> tuple[int, str] | None:
+    """(step, loss name) of the first non-finite loss, if any."""
+    for step, (d_loss, g_loss) in zip(steps, losses):
+        for name, value in (("d_loss", d_loss), ("g_loss", g_loss)):
+            if not math.isfinite(value):
+                return step, f"{name} ({value})"
+    return None
+
+
+@torch.no_grad()
+def bad_weights(modules: dict[str, nn.Module]) -> str | None:
+    """Name of the first network with a non-finite weight: a NaN/inf anywhere makes its norm non-finite.
+
+    ``get_total_norm`` uses the fused multi-tensor kernels: ~1 ms for the demo networks, where
+    one reduction per tensor took ~80 ms on the same (shared) CPU.
+    """
+    for name, module in modules.items():
+        norm = torch.nn.utils.get_total_norm([p.detach() for p in module.parameters()])
+        if not bool(torch.isfinite(norm)):
+            return f"the {name}'s weights"
+    return None
+
+
+def check(steps: Sequence[int], losses: Sequence[Sequence[float]], modules: dict[str, nn.Module],
+          checkpoint: Path, lr: float) -> None:
+    """Raise ``NumericalFault`` if a loss of ``steps`` or a weight of ``modules`` is NaN or inf."""
+    fault = first_bad_loss(steps, losses)
+    if fault is None and (weights := bad_weights(modules)) is not None:
+        fault = (steps[-1], weights)
+    if fault is None:
+        return
+    step, what = fault
+    run_dir = checkpoint.parents[1]
+    if checkpoint.exists():
+        advice = (f"{checkpoint} keeps the last good state; continue with "
+                  f"'braingan train --resume --out {run_dir}', optionally with a lower rate, e.g. --lr {lr / 2:g}")
+    else:
+        advice = f"no checkpoint was written yet; train again with a lower learning rate, e.g. --lr {lr / 2:g}"
+    raise NumericalFault(f"step {step}: NaN/inf in {what}; training stopped without saving. {advice}")
