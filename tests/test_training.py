@@ -78,13 +78,11 @@ def test_generate_is_reproducible_and_independent_of_batch_size(small_yes, tmp_p
 
 
 def test_checkpoint_loader_refuses_pickled_code(tmp_path):
-    import pickle
-
     class Exploit:
         def __reduce__(self):
             return (print, ("pwned",))
 
     path = tmp_path / "evil.pt"
-    torch.save({"format": 1, "payload": Exploit()}, path, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    torch.save({"format": 1, "payload": Exploit()}, path)
     with pytest.raises(BrainganError, match="refused"):
         load_checkpoint(path)
