@@ -20,6 +20,7 @@ from braingan import __version__
 from braingan.api import load, saved_config
 from braingan.config import DataConfig
 from braingan.data import Dataset, load_dataset
+from braingan.devices import resolve_device
 from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_text
 from braingan.io.images import save_png
@@ -94,7 +95,7 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
                 if registry.METRICS[m].needs_inception:
                     skipped[m] = note
         else:
-            inputs.extractor = inception.InceptionFeatures(path, device="cpu")
+            inputs.extractor = inception.InceptionFeatures(path, device=resolve_device(device))
 
     results = {}
     for name in names:
