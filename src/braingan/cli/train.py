@@ -45,6 +45,18 @@ OVERRIDES: list[tuple[str, str, Any, str]] = [
 ]
 
 
+# On/off flags: (flag, dotted config key, argparse action, help).
+SWITCHES: list[tuple[str, str, str, str]] = [
+    ("--no-crop", "data.crop", "store_false", "plain resize, as the seed notebook (default: crop to the head)"),
+    ("--no-dedupe", "data.dedupe", "store_false", "keep byte-identical duplicate files"),
+    ("--no-cache", "data.cache", "store_false", "preprocess again instead of using the cache"),
+    ("--conditional", "model.conditional", "store_true",
+     "class-conditional G and D (arch dcgan); then `generate --class NAME`"),
+    ("--g-batchnorm", "model.g_batchnorm", "store_true", "batch norm in the generator (arch dcgan)"),
+    ("--no-fast", "train.fast", "store_false", "plain eager path: no channels_last, no fused Adam (default: fast)"),
+]
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "train", help="train a GAN on a folder of images",
@@ -73,18 +85,8 @@ def _add_config_options(parser: argparse.ArgumentParser, default_preset: str) ->
     parser.add_argument("--preset", default=default_preset, choices=list(PRESETS),
                         help=f"starting configuration (default: {default_preset})")
     parser.add_argument("--config", type=Path, help="TOML file of overrides ([data], [model], [train])")
-    parser.add_argument("--no-crop", dest="data.crop", action="store_false", default=argparse.SUPPRESS,
-                        help="plain resize, as the seed notebook (default: crop to the head)")
-    parser.add_argument("--no-dedupe", dest="data.dedupe", action="store_false", default=argparse.SUPPRESS,
-                        help="keep byte-identical duplicate files")
-    parser.add_argument("--no-cache", dest="data.cache", action="store_false", default=argparse.SUPPRESS,
-                        help="preprocess again instead of using the cache")
-    parser.add_argument("--conditional", dest="model.conditional", action="store_true", default=argparse.SUPPRESS,
-                        help="class-conditional G and D (arch dcgan); then `generate --class NAME`")
-    parser.add_argument("--g-batchnorm", dest="model.g_batchnorm", action="store_true", default=argparse.SUPPRESS,
-                        help="batch norm in the generator (arch dcgan)")
-    parser.add_argument("--no-fast", dest="train.fast", action="store_false", default=argparse.SUPPRESS,
-                        help="plain eager path: no channels_last, no fused Adam (default: fast)")
+    for flag, key, action, help_text in SWITCHES:
+        parser.add_argument(flag, dest=key, action=action, default=argparse.SUPPRESS, help=help_text)
     for flag, key, kind, help_text in OVERRIDES:
         parser.add_argument(flag, dest=key, type=kind, default=argparse.SUPPRESS, help=help_text,
                             metavar=key.split(".")[1].upper())
