@@ -96,6 +96,7 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
                     skipped[m] = note
         else:
             inputs.extractor = inception.InceptionFeatures(path, device=resolve_device(device))
+            inputs.inception_note = f"{note}; run with {inputs.extractor.backend}"
 
     results = {}
     for name in names:

