@@ -34,6 +34,16 @@ def test_tiny_run_changes_both_networks_and_writes_the_run(small_yes, tmp_path):
     assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in rows)
 
 
+def test_without_a_terminal_progress_is_a_log_line_per_checkpoint(small_yes, tmp_path):
+    lines = []
+    config = tiny_config(small_yes, steps=4)
+    config.train.checkpoint_every = 2  # pytest's output is not a terminal, so the bar is off
+    braingan.train(config, tmp_path / "run", log=lines.append)
+    progress = [line for line in lines if line.startswith("step ")]
+    assert [line.split(":")[0] for line in progress] == ["step 2/4", "step 4/4"]
+    assert "images/s" in progress[-1]
+
+
 def test_resume_continues_exactly(small_yes, tmp_path):
     k = 3
     straight = tiny_config(small_yes, steps=k)
@@ -45,7 +55,10 @@ def test_resume_continues_exactly(small_yes, tmp_path):
     braingan.train(first, tmp_path / "resumed", log=lambda _: None)
     second = braingan.api.saved_config(tmp_path / "resumed")
     second.train.epochs = 2
+    torn = tmp_path / "resumed" / "checkpoints" / ".last.pt.x1y2.tmp"  # as a kill mid-write leaves it
+    torn.write_bytes(b"half a checkpoint")
     braingan.train(second, tmp_path / "resumed", resume=True, log=lambda _: None)
+    assert not torn.exists()
 
     for part in ("generator", "discriminator", "opt_g", "opt_d"):
         a, b = weights(tmp_path / "straight", part), weights(tmp_path / "resumed", part)

@@ -99,6 +99,10 @@ class Trainer:
     def resume(self) -> None:
         """Continue from ``checkpoints/last.pt`` exactly where it was written."""
         state = load_checkpoint(self.checkpoint_path)
+        if self.world.is_main:  # a kill during a checkpoint write leaves its temporary file behind
+            for torn in self.checkpoint_path.parent.glob(f".{self.checkpoint_path.name}.*.tmp"):
+                torn.unlink(missing_ok=True)
+                self.log(f"removed {torn.name}, an unfinished checkpoint write")
         if state["class_names"] != self.class_names:
             raise BrainganError(f"{self.checkpoint_path}: trained on classes {state['class_names']}, "
                                 f"but the data has {self.class_names}")
@@ -226,8 +230,11 @@ class Trainer:
                 if flush:
                     now = time.perf_counter()
                     rate = (self.step - last_step) * t.batch_size / max(now - last_time, 1e-9)
-                    self._write_losses(pending, rate, bar)
+                    last = self._write_losses(pending, rate, bar)
                     pending, last_time, last_step = [], now, self.step
+                    if bar.disable and last and (checkpoint_due or self.step == total):  # no terminal: a line instead
+                        self.log(f"step {self.step}/{total}: d_loss {last['d_loss']:.3f}, "
+                                 f"g_loss {last['g_loss']:.3f}, {last['images_per_s']:.1f} images/s")
                 if self.step % t.steps_per_epoch == 0 and self.world.is_main:
                     self._sample_grid()
                 if stopping:
@@ -238,19 +245,21 @@ class Trainer:
         self._finish()
 
     def _write_losses(self, pending: list[tuple[int, torch.Tensor, torch.Tensor, float]], rate: float,
-                      bar: tqdm) -> None:
-        """One device-to-host copy for the whole interval (no sync on every step); NaN/inf stops here."""
+                      bar: tqdm) -> dict[str, float] | None:
+        """One device-to-host copy for the whole interval (no sync on every step); NaN/inf stops here.
+        Returns the interval's last row (None on the other ranks)."""
         values = self.world.mean(torch.stack([torch.stack([d, g]) for _, d, g, _ in pending])).tolist()
         health.check([s for s, _, _, _ in pending], values,
                      {"generator": self.models.generator, "discriminator": self.models.discriminator},
                      self.checkpoint_path, self.config.train.lr)
         if not self.world.is_main:
-            return
+            return None
         spe = self.config.train.steps_per_epoch
         rows = [{"step": s, "epoch": (s - 1) // spe + 1, "d_loss": d, "g_loss": g, "images_per_s": rate,
                  "augment_p": p} for (s, _, _, p), (d, g) in zip(pending, values)]
         self.losses.append(rows)
         bar.set_postfix(d_loss=f"{rows[-1]['d_loss']:.3f}", g_loss=f"{rows[-1]['g_loss']:.3f}", img_s=f"{rate:.1f}")
+        return rows[-1]
 
     @torch.no_grad()
     def _sample_grid(self) -> None:
