@@ -12,7 +12,6 @@ from braingan.cli import main
 from braingan.config import preset
 from braingan.errors import BrainganError
 from braingan.models import build_discriminator, build_generator
-from braingan.models.dcgan import MinibatchStd
 from braingan.models.registry import generator_kwargs
 from braingan.training.augment import AdaptiveP, augment
 from braingan.training.checkpoint import load_checkpoint
@@ -58,16 +57,6 @@ def test_dcgan_shapes(resolution, batch_norm):
     assert images.shape == (2, 1, resolution, resolution)
     assert images.min() >= -1 and images.max() <= 1
     assert D(images).shape == (2,)
-
-
-def test_minibatch_std_tells_a_collapsed_group_from_a_varied_one():
-    """Groups are runs of 4 images, so the step's [real; fake] batch keeps reals and fakes apart."""
-    varied = torch.randn(4, 3, 4, 4, generator=torch.Generator().manual_seed(0))
-    collapsed = varied[:1].repeat(4, 1, 1, 1)
-    stat = MinibatchStd(group=4)(torch.cat([varied, collapsed]))[:, 3]
-    assert stat.shape == (8, 4, 4)
-    assert (stat[:4] > 0.5).all() and (stat[4:] < 1e-3).all()
-    assert MinibatchStd(group=4)(torch.randn(6, 3, 4, 4)).shape == (6, 4, 4, 4)  # gcd(6, 4) = 2 per group
 
 
 def test_dcgan_refuses_resolutions_that_are_not_powers_of_two():

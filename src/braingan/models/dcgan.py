@@ -4,13 +4,8 @@ Both networks work on a pyramid 4 px <-> ``resolution``; the channels at a level
 ``r`` are ``width * resolution / r`` capped at ``8 * width``, so the costly high-resolution
 layers stay thin. The generator upsamples (nearest) then convolves, which avoids the
 checkerboard of transposed convolutions; batch norm is optional (the seed's "future
-improvement"); each level has two convolutions, so every output pixel mixes a 5x5 neighbourhood
-after the upsampling (one conv left a visible 2-px cross-hatch at 64 px). The discriminator
-is spectrally normalised (Miyato et al. 2018), which keeps it Lipschitz without the seed's
-dropout, and sees the batch's standard deviation as an extra feature map before its dense
-layers (Karras et al. 2018): a batch of near-identical fakes is then easy to tell from real
-scans, which pushes G toward the real set's variety (on 155 scans, without it, samples were
-~1.8x as self-similar as the real set by MS-SSIM). With ``num_classes > 0`` the generator concatenates
+improvement"). The discriminator is spectrally normalised (Miyato et al. 2018), which keeps
+it Lipschitz without the seed's dropout. With ``num_classes > 0`` the generator concatenates
 a class embedding to the noise and the discriminator adds a projection term
 ``<embed(y), h>`` to its logit (Miyato & Koyama 2018). Parameters named ``embed.*`` are the
 class heads: fine-tuning re-initialises them when the class count changes.
@@ -40,32 +35,8 @@ def _channels(width: int, resolution: int, size: int) -> int:
     return width * min(resolution // size, MAX_WIDTH_FACTOR)
 
 
-def _conv_norm_act(c_in: int, c_out: int, batch_norm: bool) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm),
-            nn.BatchNorm2d(c_out) if batch_norm else nn.Identity(), nn.LeakyReLU(LEAK)]
-
-
-class MinibatchStd(nn.Module):
-    """Appends one feature map: the mean standard deviation of the features within groups of
-    ``group`` consecutive images (gcd(batch, group) when the batch is not a multiple).
-
-    The training step shows D [real; fake] in one batch; with a batch size that is a multiple
-    of ``group`` (every preset's) no group mixes reals and fakes."""
-
-    def __init__(self, group: int = 4) -> None:
-        super().__init__()
-        self.group = group
-
-    def forward(self, x: Tensor) -> Tensor:
-        n, c, h, w = x.shape
-        g = math.gcd(n, self.group)
-        std = x.view(n // g, g, c, h, w).var(dim=1, unbiased=False).add(1e-8).sqrt()  # [n/g, c, h, w]
-        stat = std.mean(dim=(1, 2, 3)).repeat_interleave(g).view(n, 1, 1, 1).expand(n, 1, h, w)
-        return torch.cat([x, stat], dim=1)
-
-
 class DCGenerator(nn.Module):
-    """Noise (+ class embedding) -> 4x4 map -> (upsample, 2x [conv 3x3, BN?, LReLU]) per level -> tanh."""
+    """Noise (+ class embedding) -> 4x4 map -> (upsample, conv 3x3, [BN], LReLU) per level -> tanh."""
 
     def __init__(self, latent_dim: int = 128, resolution: int = 128, g_width: int = 32,
                  num_classes: int = 0, batch_norm: bool = False) -> None:
@@ -78,8 +49,12 @@ class DCGenerator(nn.Module):
         self.dense = nn.Linear(in_dim, ch[0] * 16)
         self.dense_norm = nn.BatchNorm2d(ch[0]) if batch_norm else nn.Identity()
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                          *_conv_norm_act(c_in, c_out, batch_norm), *_conv_norm_act(c_out, c_out, batch_norm))
+            nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm),
+                nn.BatchNorm2d(c_out) if batch_norm else nn.Identity(),
+                nn.LeakyReLU(LEAK),
+            )
             for c_in, c_out in zip(ch[:-1], ch[1:])
         )
         self.out = nn.Conv2d(ch[-1], 1, 3, padding=1)
@@ -97,8 +72,7 @@ class DCGenerator(nn.Module):
 
 
 class DCDiscriminator(nn.Module):
-    """Conv 3x3 -> (conv 4x4 stride 2, LReLU) per level down to 4x4 -> minibatch std, conv 3x3 -> dense
-    -> logit (+ projection)."""
+    """Conv 3x3 -> (conv 4x4 stride 2, LReLU) per level down to 4x4 -> dense -> logit (+ projection)."""
 
     def __init__(self, resolution: int = 128, d_width: int = 32, num_classes: int = 0) -> None:
         super().__init__()
@@ -107,8 +81,7 @@ class DCDiscriminator(nn.Module):
         layers: list[nn.Module] = [spectral_norm(nn.Conv2d(1, ch[0], 3, padding=1)), nn.LeakyReLU(LEAK)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)), nn.LeakyReLU(LEAK)]
-        layers += [MinibatchStd(), spectral_norm(nn.Conv2d(ch[-1] + 1, ch[-1], 3, padding=1)), nn.LeakyReLU(LEAK),
-                   nn.Flatten(), spectral_norm(nn.Linear(ch[-1] * 16, ch[-1])), nn.LeakyReLU(LEAK)]
+        layers += [nn.Flatten(), spectral_norm(nn.Linear(ch[-1] * 16, ch[-1])), nn.LeakyReLU(LEAK)]
         self.features = nn.Sequential(*layers)
         self.head = spectral_norm(nn.Linear(ch[-1], 1))
         self.embed = spectral_norm(nn.Embedding(num_classes, ch[-1])) if num_classes else None
