@@ -4,14 +4,15 @@ On the 2-core development CPU the TorchScript network takes ~0.10 s per 299x299 
 (channels_last), onnxruntime ~0.06 s (benchmarks/RESULTS.md): Inception is most of
 ``evaluate``'s time. The ONNX graph is converted from the user's own weights file once
 (torch's TorchScript exporter, a few seconds), checked against the TorchScript model on a
-probe batch, and kept in braingan's cache keyed by the weights' SHA-256; nothing is
-downloaded. Any failure (onnxruntime missing, export unsupported, a mismatch) returns None
+probe batch, and only then kept in braingan's cache, keyed by the weights' SHA-256;
+nothing is downloaded. Any failure (onnxruntime missing, export unsupported, a mismatch) returns None
 and the caller stays on torch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import warnings
 from pathlib import Path
 
@@ -19,7 +20,8 @@ import numpy as np
 import torch
 
 from braingan.data.cache import cache_dir
-from braingan.io.atomic import atomic_open
+from braingan.errors import BrainganError
+from braingan.io.atomic import atomic_write_bytes
 
 TOLERANCE = 1e-4  # largest feature difference accepted (measured ~1e-5; features are ~0.2 on average)
 PROBE = 2
@@ -33,12 +35,13 @@ def _digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _export(model: torch.jit.ScriptModule, probe: torch.Tensor, target: Path) -> None:
+def _export(model: torch.jit.ScriptModule, probe: torch.Tensor) -> bytes:
+    buffer = io.BytesIO()
     with warnings.catch_warnings():  # the TorchScript exporter announces its own deprecation
         warnings.simplefilter("ignore")
-        with atomic_open(target) as f:
-            torch.onnx.export(model, (probe,), f, dynamo=False, input_names=["images"], output_names=["features"],
-                              dynamic_axes={"images": {0: "batch"}})
+        torch.onnx.export(model, (probe,), buffer, dynamo=False, input_names=["images"], output_names=["features"],
+                          dynamic_axes={"images": {0: "batch"}})
+    return buffer.getvalue()
 
 
 def session(weights: Path, model: torch.jit.ScriptModule) -> tuple[object | None, str]:
@@ -52,22 +55,25 @@ def session(weights: Path, model: torch.jit.ScriptModule) -> tuple[object | None
     options.intra_op_num_threads = torch.get_num_threads()
     options.log_severity_level = 3
     probe = torch.linspace(-1, 1, PROBE * 3 * 299 * 299).reshape(PROBE, 3, 299, 299)
+    note = f"onnxruntime {onnxruntime.__version__} on a conversion checked against TorchScript ({target})"
     try:
-        fresh = not target.is_file()
-        if fresh:
-            _export(model, probe, target)
-        runtime = onnxruntime.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
-        if fresh:
-            with torch.inference_mode():
-                expected = model(probe).reshape(PROBE, -1).numpy()
-            got = runtime.run(None, {"images": probe.numpy()})[0].reshape(PROBE, -1)
-            error = float(np.abs(got - expected).max())
-            if not error <= TOLERANCE:
-                target.unlink()
-                return None, f"torch (the ONNX conversion differed from TorchScript by {error:.2g})"
-    except Exception as e:  # any exporter or runtime failure: torch computes the same features
+        if target.is_file():
+            return onnxruntime.InferenceSession(str(target), options, providers=["CPUExecutionProvider"]), note
+    except Exception:  # a damaged cache entry (onnxruntime raises its own exception types): convert again
         target.unlink(missing_ok=True)
-        if not fresh:  # a damaged cache entry: convert again
-            return session(weights, model)
+    try:
+        graph = _export(model, probe)
+        runtime = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        with torch.inference_mode():
+            expected = model(probe).reshape(PROBE, -1).numpy()
+        got = runtime.run(None, {"images": probe.numpy()})[0].reshape(PROBE, -1)
+    except Exception as e:  # any exporter or runtime failure: torch computes the same features
         return None, f"torch (ONNX conversion failed: {str(e).splitlines()[0] if str(e) else type(e).__name__})"
-    return runtime, f"onnxruntime {onnxruntime.__version__} on a conversion checked against TorchScript ({target})"
+    error = float(np.abs(got - expected).max())
+    if not error <= TOLERANCE:
+        return None, f"torch (the ONNX conversion differed from TorchScript by {error:.2g})"
+    try:
+        atomic_write_bytes(target, graph)  # only a checked conversion is cached
+    except BrainganError as e:  # an unwritable cache costs the conversion next time, nothing more
+        note += f"; not cached: {e}"
+    return runtime, note
