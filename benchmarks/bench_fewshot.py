@@ -6,7 +6,7 @@ better), pairwise MS-SSIM of samples vs the training set's (within 10% = no coll
 the nearest-neighbour copy audit against the training images (issue 4's metrics). Grids of
 samples go to benchmarks/out/*.png for looking at.
 
-Usage: [BRAINGAN_TEST_DATA=../shared/data] python benchmarks/bench_fewshot.py [--images 1200] [--resolution 64] [--sets 155 20] [--phase all|train|eval]
+Usage: [BRAINGAN_TEST_DATA=../shared/data] python benchmarks/bench_fewshot.py [--images 24000] [--resolution 64] [--sets 155 20] [--phase all|train|eval]
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ SETS = {"155": {}, "20": {"limit": 20, "subset_seed": 40}}
 
 def run_config(name: str, subset: dict, resolution: int, images: int) -> RunConfig:
     """``seed``: the seed's networks, loss and optimiser at ``resolution``, at the demo's widths
-    (g 128, d 32: the full widths cost ~4x more per image on CPU). ``fewshot-fast`` as shipped."""
+    (g 128, d 32: the full widths cost ~4x more per image on CPU). ``fewshot-fast`` as shipped:
+    the same networks and widths, plus augmentation and the EMA generator."""
     config = preset(name)
     if name == "seed":
         config.model.g_width, config.model.d_width = 128, 32
@@ -89,7 +90,7 @@ def evaluate(runs: dict[str, RunConfig], samples: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=1200, help="images shown to each run")
+    parser.add_argument("--images", type=int, default=24000, help="images shown to each run")
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--samples", type=int, default=200, help="generated images per run for the metrics")
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), help="data sets to run")

@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import torch
 from torch import nn

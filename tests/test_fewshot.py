@@ -25,7 +25,7 @@ QUIET = {"log": lambda _: None}
 
 def tiny_fewshot(data, steps=4, resolution=32):
     """The fewshot recipe at 32 px with tiny widths; R1 and ADA every 2 steps so both act."""
-    config = preset("fewshot")
+    config = preset("fewshot-dcgan")
     config.data.path = str(data)
     config.data.resolution = resolution
     config.model.g_width, config.model.d_width, config.model.latent_dim = 8, 8, 16
@@ -211,7 +211,7 @@ def test_fewshot_run_resumes_exactly_with_ema_r1_and_ada(small_yes, tmp_path):
 
 def test_tiny_conditional_run_end_to_end(two_classes, tmp_path):
     run = tmp_path / "run"
-    tiny = ["--resolution", "32", "--g-width", "8", "--d-width", "8", "--batch-size", "4",
+    tiny = ["--preset", "fewshot-dcgan", "--resolution", "32", "--g-width", "8", "--d-width", "8", "--batch-size", "4",
             "--steps-per-epoch", "3", "--epochs", "1"]
     assert main(["train", str(two_classes), "--conditional", "--out", str(run), *tiny]) == 0
     synth = braingan.load(run)

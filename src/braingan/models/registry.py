@@ -24,7 +24,8 @@ def generator_kwargs(arch: str, latent_dim: int, resolution: int, g_width: int, 
     kwargs = {"latent_dim": latent_dim, "resolution": resolution, "g_width": g_width}
     if arch not in CONDITIONAL:
         if num_classes > 1 or batch_norm:
-            raise BrainganError(f"architecture {arch!r} has no class embedding or batch norm; use arch 'dcgan'")
+            raise BrainganError(f"architecture {arch!r} has no class embedding or batch norm; use arch 'dcgan' "
+                               "(--preset fewshot-dcgan)")
         return kwargs
     return {**kwargs, "num_classes": num_classes, "batch_norm": batch_norm}
 

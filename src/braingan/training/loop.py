@@ -217,7 +217,7 @@ class Trainer:
                 if self.ema:
                     self.ema.update(self.models.generator, self.step)
                 if self.ada:
-                    self.ada.observe(stats.real_signs, len(idx))
+                    self.ada.observe(self.world.mean(stats.real_signs), len(idx))  # one p on every rank
                 self.step += 1
                 pending.append((self.step, stats.d_loss, stats.g_loss, p))
                 bar.update(1)
