@@ -170,6 +170,21 @@ def test_ada_raises_p_when_d_always_says_real_and_lowers_it_otherwise():
     assert ada.p == pytest.approx(0.2)
 
 
+def test_ada_moves_p_by_the_sign_averaged_over_ranks_and_exchanges_only_when_it_adjusts():
+    """This rank's D says "real", the other rank's says "fake": their mean (0) is below the target."""
+    exchanged = []
+
+    def mean_over_ranks(local_sum):
+        exchanged.append(float(local_sum))
+        return (local_sum + torch.tensor(-8.0)) / 2  # the other rank's sum over the same 2 steps
+
+    ada = AdaptiveP(p=0.5, target=0.6, every=2, images=80, batch_size=4, mean_over_ranks=mean_over_ranks)
+    ada.observe(torch.tensor(4.0), 4)
+    assert exchanged == [] and ada.p == 0.5
+    ada.observe(torch.tensor(4.0), 4)
+    assert exchanged == [8.0] and ada.p == pytest.approx(0.4)  # alone, this rank would have raised p
+
+
 # -- EMA ------------------------------------------------------------------------------------
 
 def test_ema_update_math():

@@ -8,6 +8,7 @@ weights are renormalised over the scales used.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -26,6 +27,7 @@ def _window(size: int) -> torch.Tensor:
     return g / g.sum()
 
 
+@functools.lru_cache(maxsize=16)
 def _band(n: int, size: int) -> torch.Tensor:
     """[n - size + 1, n]: row i holds the Gaussian window at columns i .. i + size - 1."""
     m = n - size + 1

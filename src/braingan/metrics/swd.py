@@ -10,6 +10,7 @@ distribution. It needs no weights, so it is always available.
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ class SWDResult:
     mean: float
 
 
+@functools.lru_cache(maxsize=16)
 def _blur_operator(n: int) -> torch.Tensor:
     """[n, n] matrix B with ``row @ B`` = the 5-tap binomial blur of a length-n row, reflect-padded."""
     basis = torch.eye(n)[:, None, None, :]  # row i is the unit impulse at i

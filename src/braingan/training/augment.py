@@ -16,6 +16,7 @@ on the images' device, inside the autograd graph.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -82,18 +83,21 @@ class AdaptiveP:
     """ADA's p: every ``every`` steps, move by at most ``batch * every / images`` toward keeping
     ``E[sign D(real)]`` at ``target``. The running sums stay on the device between adjustments."""
 
-    def __init__(self, p: float, target: float, every: int, images: int, batch_size: int) -> None:
+    def __init__(self, p: float, target: float, every: int, images: int, batch_size: int,
+                 mean_over_ranks: Callable[[Tensor], Tensor] = lambda t: t) -> None:
         self.p, self.target, self.every = p, target, every
         self.rate = batch_size * every / images
+        self.mean_over_ranks = mean_over_ranks  # under torchrun: one p on every rank
         self._signs: Tensor | float = 0.0
         self._count = 0
 
     def observe(self, real_sign_sum: Tensor, n: int) -> None:
-        """Add one step's sum of sign(D(real)) over its ``n`` reals; adjusts p every ``every`` calls."""
+        """Add one step's sum of sign(D(real)) over its ``n`` reals; adjusts p every ``every`` calls
+        (the only moment the ranks exchange their sums, not every step)."""
         self._signs = self._signs + real_sign_sum.detach()
         self._count += n
         if self._count >= self.every * n:
-            r = float(self._signs) / self._count
+            r = float(self.mean_over_ranks(torch.as_tensor(self._signs))) / self._count
             self.p = min(max(self.p + math.copysign(self.rate, r - self.target), 0.0), 1.0)
             self._signs, self._count = 0.0, 0
 

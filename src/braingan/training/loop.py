@@ -61,8 +61,8 @@ class Trainer:
         self.step_models = GanModels(self.world.wrap(G), self.world.wrap(D), self.models.opt_g, self.models.opt_d)
         self.loss = get_loss(t.loss)
         self.ema = EMA(G, t.ema) if t.ema else None
-        self.ada = (AdaptiveP(t.augment_p, t.ada_target, t.ada_every, t.ada_images, t.batch_size)
-                    if t.augment == "ada" else None)
+        self.ada = (AdaptiveP(t.augment_p, t.ada_target, t.ada_every, t.ada_images, t.batch_size,
+                              mean_over_ranks=self.world.mean) if t.augment == "ada" else None)
         self.images = fastpath.prepare_images(dataset.images.to(self.device), t.fast)
         self.labels = dataset.labels.to(self.device)
         self.step = 0
@@ -217,7 +217,7 @@ class Trainer:
                 if self.ema:
                     self.ema.update(self.models.generator, self.step)
                 if self.ada:
-                    self.ada.observe(self.world.mean(stats.real_signs), len(idx))  # one p on every rank
+                    self.ada.observe(stats.real_signs, len(idx))
                 self.step += 1
                 pending.append((self.step, stats.d_loss, stats.g_loss, p))
                 bar.update(1)
