@@ -1,110 +1,214 @@
 """`seed` vs the few-shot recipe at the same number of images shown, on 155 and 20 real scans.
 
-Trains each (preset, data set) pair into benchmarks/out/<name>/ (a finished run is reused),
-then generates samples from each and prints a table: SWD to the 155 real scans (lower is
-better), pairwise MS-SSIM of samples vs the training set's (within 10% = no collapse), and
-the nearest-neighbour copy audit against the training images (issue 4's metrics). Grids of
-samples go to benchmarks/out/*.png for looking at.
+Each (recipe, data set) run trains in one process and is measured at every ``--snapshots``
+count of images shown: SWD to the 155 real scans (lower is better), pairwise MS-SSIM of
+samples vs the training set's (within 10% = no collapse) and the nearest-neighbour copy audit
+against the training images (issue 4's metrics), for the EMA generator and the live one. Rows
+go to benchmarks/out/<run>/snapshots.jsonl as they are measured (a run stopped by
+``--deadline`` or a kill keeps them; a rerun resumes from the last checkpoint), with grids and
+the samples themselves (grid_/samples_<images>_<weights>.png/.npz, for FID elsewhere) beside
+them; the table is printed at the end. The metrics run on the CPU while training goes on.
 
-Usage: [BRAINGAN_TEST_DATA=../shared/data] python benchmarks/bench_fewshot.py [--images 24000] [--resolution 64] [--sets 155 20] [--phase all|train|eval]
+    # 64 px on a CPU: fewshot-fast vs the seed's networks at the same (demo) widths
+    python benchmarks/bench_fewshot.py
+    # 128 px on a GPU: the fewshot preset vs the seed's exact networks, all runs at once
+    python benchmarks/bench_fewshot.py --full --resolution 128 --device cuda --parallel \\
+        --snapshots 6000 24000 48000 96000 150000 --deadline 400
+
+The real scans come from ``$BRAINGAN_TEST_DATA`` (default ../shared/data).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
 
-import braingan
-from braingan.config import DataConfig, RunConfig, preset
+from braingan.api import Synthesizer
+from braingan.config import DataConfig, RunConfig, apply_overrides, preset
 from braingan.data import load_dataset
 from braingan.io.images import grid, save_png, to_uint8
-from braingan.training.checkpoint import load_checkpoint
 
 SHARED = Path(os.environ.get("BRAINGAN_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DATA = SHARED / "brain_tumor_detection"
 OUT = Path(__file__).resolve().parent / "out"
 # name -> data subset: all 155 `yes` scans, or the seed notebook's 20 draws (19 distinct)
 SETS = {"155": {}, "20": {"limit": 20, "subset_seed": 40}}
+# recipe -> (preset with --full, preset on CPU, overrides): the CPU pair shares the demo's widths
+RECIPES = {
+    "seed": ("seed", "seed", {}),
+    "fewshot": ("fewshot", "fewshot-fast", {}),
+    # DiffAugment's fixed p instead of ADA (fewest copies on the 20 scans at 64 px)
+    "fixed": ("fewshot", "fewshot-fast", {"train": {"augment": "fixed", "augment_p": 0.3}}),
+    # ADA's p moving 4x slower (the default until the 128 px comparison), lazy R1, minibatch std in D
+    "slow-ada": ("fewshot", "fewshot-fast", {"train": {"ada_images": 20000}}),
+    "r1": ("fewshot", "fewshot-fast", {"train": {"r1_gamma": 1.0}}),
+    "mbstd": ("fewshot", "fewshot-fast", {"model": {"d_mbstd": True}}),
+}
+CPU_WIDTHS = {"g_width": 128, "d_width": 32}
 
 
-def run_config(name: str, subset: dict, resolution: int, images: int) -> RunConfig:
-    """``seed``: the seed's networks, loss and optimiser at ``resolution``, at the demo's widths
-    (g 128, d 32: the full widths cost ~4x more per image on CPU). ``fewshot-fast`` as shipped:
-    the same networks and widths, plus augmentation and the EMA generator."""
-    config = preset(name)
-    if name == "seed":
-        config.model.g_width, config.model.d_width = 128, 32
+def run_config(recipe: str, subset: dict, resolution: int, full: bool, device: str) -> RunConfig:
+    full_preset, cpu_preset, overrides = RECIPES[recipe]
+    config = preset(full_preset if full else cpu_preset)
+    if not full:
+        config.model.g_width, config.model.d_width = CPU_WIDTHS["g_width"], CPU_WIDTHS["d_width"]
     config.data.path, config.data.classes, config.data.resolution = str(DATA), ["yes"], resolution
     for key, value in subset.items():
         setattr(config.data, key, value)
-    t = config.train
-    t.epochs = 1
-    t.steps_per_epoch = t.checkpoint_every = images // t.batch_size
+    apply_overrides(config, overrides, f"recipe {recipe!r}")
+    config.train.device = device
+    config.train.log_every = 50  # a host sync per step would idle a GPU; the math is the same
     return config
 
 
-def finished(run_dir: Path, config: RunConfig) -> bool:
-    checkpoint = run_dir / "checkpoints" / "last.pt"
-    return checkpoint.exists() and load_checkpoint(checkpoint)["step"] == config.total_steps
+def _quiet(_: str) -> None:
+    pass
 
 
-def train(runs: dict[str, RunConfig]) -> None:
-    for name, config in runs.items():
-        run_dir = OUT / name
-        resume = (run_dir / "checkpoints" / "last.pt").exists()
-        if finished(run_dir, config):
+def _rows(run_dir: Path) -> list[dict]:
+    path = run_dir / "snapshots.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+class Measure:
+    """The metrics of one snapshot, against the 155 real scans and the run's own training set.
+    They run on the CPU in a background thread while training goes on."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, samples: int) -> None:
+        reference = DataConfig(path=str(DATA), classes=["yes"], resolution=config.data.resolution)
+        self.reference = load_dataset(reference, log=_quiet).images
+        self.train = load_dataset(config.data, log=_quiet).images.unique(dim=0)
+        self.run_dir, self.samples = run_dir, samples
+        self.meta = {"latent_dim": config.model.latent_dim, "classes": ["yes"], "resolution": config.data.resolution}
+        self.pending: list[Future] = []
+        self._worker = ThreadPoolExecutor(max_workers=1)
+
+    def submit(self, generator: torch.nn.Module, row: dict) -> None:
+        """Sample ``generator`` now; measure and append ``row`` + metrics to snapshots.jsonl later."""
+        training = generator.training
+        generator.eval()
+        fake = Synthesizer(generator, self.meta, next(generator.parameters()).device).generate_tensor(self.samples, seed=0)
+        generator.train(training)
+        self.pending.append(self._worker.submit(self._measure, fake, row))
+
+    def _measure(self, fake: torch.Tensor, row: dict) -> None:
+        from braingan.metrics.diversity import diversity
+        from braingan.metrics.memorization import audit
+        from braingan.metrics.swd import swd
+
+        tag = f"{row['images']}_{row['weights']}"
+        save_png(self.run_dir / f"grid_{tag}.png", grid(to_uint8(fake[:40]), 4, 10))
+        np.savez_compressed(self.run_dir / f"samples_{tag}.npz", images=to_uint8(fake))
+        d = diversity(self.train, fake)
+        memo = audit(self.train, fake).summary()
+        row.update(swd=swd(self.reference, fake).mean, msssim_fake=d.fake, msssim_train=d.real, ratio=d.fake / d.real,
+                   copies=memo["flagged"], samples=self.samples, min_nn=memo["min_distance"])
+        with open(self.run_dir / "snapshots.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def wait(self) -> None:
+        for job in self.pending:
+            job.result()
+
+
+def train_run(name: str, config: RunConfig, snapshots: list[int], samples: int, deadline: float | None) -> None:
+    """Train ``name`` chunk by chunk up to each snapshot and measure it there; stop before a
+    chunk that would end past ``deadline`` (seconds since the epoch) at the speed so far."""
+    from braingan.training.loop import Trainer
+
+    run_dir = OUT / name
+    trainer = Trainer(config, load_dataset(config.data, log=_quiet), run_dir, log=_quiet)
+    if trainer.checkpoint_path.exists():
+        trainer.resume()
+    measure = Measure(config, run_dir, samples)
+    t = config.train
+    start, start_step = time.time(), trainer.step
+    for images in snapshots:
+        steps = images // t.batch_size
+        if steps <= trainer.step:
             continue
-        start = time.perf_counter()
-        braingan.train(config, run_dir, resume=resume, log=lambda _: None)
-        print(f"trained {name}: {config.total_steps} steps of {config.train.batch_size} "
-              f"in {time.perf_counter() - start:.0f} s", flush=True)
+        done = (trainer.step - start_step) * t.batch_size
+        if deadline is not None and done:
+            eta = time.time() + (steps - trainer.step) * t.batch_size * (time.time() - start) / done
+            if eta > deadline:
+                print(f"{name}: stopped at {trainer.step * t.batch_size} images; {images} would end "
+                      f"{eta - deadline:.0f} s past the deadline", flush=True)
+                break
+        t.epochs, t.steps_per_epoch, t.checkpoint_every = 1, steps, steps
+        chunk, before = time.time(), trainer.step
+        trainer.fit()
+        rate = (trainer.step - before) * t.batch_size / (time.time() - chunk)
+        weights = {"ema": trainer.ema.average} if trainer.ema else {}
+        for label, generator in {**weights, "live": trainer.models.generator}.items():
+            measure.submit(generator, {"run": name, "images": images, "weights": label,
+                                       "augment_p": trainer.augment_p, "images_per_s": rate})
+        print(f"{name}: {images} images, {rate:.0f} images/s", flush=True)
+    measure.wait()
 
 
-def evaluate(runs: dict[str, RunConfig], samples: int) -> None:
-    from braingan.metrics.diversity import diversity  # issue 4's metrics
-    from braingan.metrics.memorization import audit
-    from braingan.metrics.swd import swd
-
-    reference = load_dataset(DataConfig(path=str(DATA), classes=["yes"], resolution=next(iter(runs.values())).data.resolution), log=lambda _: None).images
-    save_png(OUT / "real_155.png", grid(to_uint8(reference[:40]), 4, 10))
-    header = f"{'run':<18} {'images':>6} {'SWD(155)':>9} {'MS-SSIM fake':>12} {'MS-SSIM train':>13} {'ratio':>6} {'copies':>7} {'min NN dist':>11}"
+def table(names: list[str]) -> None:
+    header = (f"{'run':<22} {'images':>7} {'weights':>7} {'SWD(155)':>9} {'MS-SSIM fake':>12} {'train':>6} "
+              f"{'ratio':>6} {'copies':>8} {'min NN':>7} {'p':>5} {'img/s':>6}")
     print(header)
     print("-" * len(header))
-    for name, config in runs.items():
-        if not finished(OUT / name, config):
-            print(f"{name:<18} not trained yet")
-            continue
-        train_images = load_dataset(config.data, log=lambda _: None).images.unique(dim=0)
-        fake = braingan.load(OUT / name, device="cpu").generate_tensor(samples, seed=0)
-        save_png(OUT / f"{name}.png", grid(to_uint8(fake[:40]), 4, 10))
-        d = diversity(train_images, fake)
-        memo = audit(train_images, fake).summary()
-        shown = config.total_steps * config.train.batch_size
-        print(f"{name:<18} {shown:>6} {swd(reference, fake).mean:>9.1f} {d.fake:>12.3f} {d.real:>13.3f} "
-              f"{d.fake / d.real:>6.2f} {memo['flagged']:>3}/{samples:<3} {memo['min_distance']:>11.3f}", flush=True)
+    for name in names:
+        for r in _rows(OUT / name):
+            print(f"{r['run']:<22} {r['images']:>7} {r['weights']:>7} {r['swd']:>9.1f} {r['msssim_fake']:>12.3f} "
+                  f"{r['msssim_train']:>6.3f} {r['ratio']:>6.2f} {r['copies']:>4}/{r['samples']:<3} "
+                  f"{r['min_nn']:>7.3f} {r['augment_p']:>5.2f} {r['images_per_s']:>6.0f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=24000, help="images shown to each run")
+    parser.add_argument("--snapshots", type=int, nargs="+", default=[24000], help="images shown at each measurement")
     parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--samples", type=int, default=200, help="generated images per run for the metrics")
+    parser.add_argument("--full", action="store_true", help="the presets' own widths (the seed's exact networks)")
+    parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=["fewshot", "seed"])
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), help="data sets to run")
-    parser.add_argument("--phase", choices=["all", "train", "eval"], default="all")
+    parser.add_argument("--samples", type=int, default=200, help="generated images per measurement")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--parallel", action="store_true", help="every run in its own process, all at once")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    parser.add_argument("--deadline", type=float, help="seconds from now after which no chunk starts")
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # one run, in a --parallel child
+    parser.add_argument("--until", type=float, help=argparse.SUPPRESS)  # the parent's deadline, absolute
+    parser.add_argument("--table", action="store_true", help="print the table of what is measured, train nothing")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    runs = {f"{name}-{size}-{args.images}img": run_config(name, subset, args.resolution, args.images)
-            for size, subset in SETS.items() if size in args.sets for name in ("fewshot-fast", "seed")}
-    print(f"{args.resolution} px, {args.images} images shown per run, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device cpu", flush=True)
-    if args.phase in ("all", "train"):
-        train(runs)
-    if args.phase in ("all", "eval"):
-        evaluate(runs, args.samples)
+    torch.set_num_threads(args.threads)
+    snapshots = sorted(args.snapshots)
+    deadline = args.until or (time.time() + args.deadline if args.deadline else None)
+    tag = f"{args.resolution}px" + ("-full" if args.full else "")
+    runs = {f"{recipe}-{size}-{tag}": run_config(recipe, subset, args.resolution, args.full, args.device)
+            for size, subset in SETS.items() if size in args.sets for recipe in args.recipes}
+    if args.only:
+        train_run(args.only, runs[args.only], snapshots, args.samples, deadline)
+        return
+    if not args.table:
+        device = torch.device(args.device)
+        where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{args.threads} CPU threads"
+        print(f"{args.resolution} px, snapshots at {snapshots} images, torch {torch.__version__}, {where}", flush=True)
+        if args.parallel:
+            argv = [a for a in sys.argv[1:] if a != "--parallel"]
+            env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+            until = ["--until", str(deadline)] if deadline else []
+            children = [subprocess.Popen([sys.executable, __file__, *argv, "--only", name, *until], env=env)
+                        for name in runs]
+            failed = [name for name, child in zip(runs, children) if child.wait()]
+            if failed:
+                print(f"failed: {', '.join(failed)}", flush=True)
+        else:
+            for name, config in runs.items():
+                train_run(name, config, snapshots, args.samples, deadline)
+    table(list(runs))
 
 
 if __name__ == "__main__":

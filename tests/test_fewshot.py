@@ -12,6 +12,7 @@ from braingan.cli import main
 from braingan.config import preset
 from braingan.errors import BrainganError
 from braingan.models import build_discriminator, build_generator
+from braingan.models.minibatch_std import MinibatchStd
 from braingan.models.registry import generator_kwargs
 from braingan.training.augment import AdaptiveP, augment
 from braingan.training.checkpoint import load_checkpoint
@@ -106,6 +107,31 @@ def test_r1_is_the_squared_gradient_norm_at_the_reals():
     assert r1_penalty(logits, real).item() == pytest.approx(w.square().sum().item(), rel=1e-5)
 
 
+
+def test_minibatch_std_gives_d_the_variety_of_each_half_of_its_batch_separately():
+    same = torch.rand(1, 3, 8, 8).expand(4, 3, 8, 8)
+    out = MinibatchStd(4)(torch.cat([same, torch.rand(4, 3, 8, 8)]))
+    assert out.shape == (8, 4, 8, 8) and torch.equal(out[:, :3], torch.cat([same, out[4:, :3]]))
+    assert out[:4, 3].max() < 1e-3 < 0.1 < out[4:, 3].min()  # look-alike group vs varied group
+    D = build_discriminator("seed_dcgan", 32, 4, 0, mbstd_group=4).eval()
+    real = torch.rand(4, 1, 32, 32) * 2 - 1
+    a, b = D(torch.cat([real, torch.rand(4, 1, 32, 32)])), D(torch.cat([real, -torch.ones(4, 1, 32, 32)]))
+    assert torch.equal(a[:4], b[:4]) and not torch.allclose(a[4:], b[4:])  # reals never grouped with fakes
+
+
+def test_d_mbstd_run_trains_with_groups_that_fit_the_batch(small_yes, tmp_path):
+    config = preset("fewshot-fast")
+    config.data.path, config.data.resolution = str(small_yes), 32
+    config.model.g_width, config.model.d_width, config.model.d_mbstd = 8, 4, True
+    t = config.train
+    t.batch_size, t.steps_per_epoch, t.epochs, t.checkpoint_every = 2, 2, 1, 2
+    braingan.train(config, tmp_path / "run", **QUIET)
+    head = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["discriminator"]["head.weight"]
+    assert head.shape == (1, (4 * 4 + 1) * 4 * 4)  # the std channel reached the head
+    seed = preset("seed").model
+    plain = build_discriminator(seed.arch, 128, seed.d_width, 0)
+    assert sum(p.numel() for p in plain.parameters()) == 582_785  # the seed's D stays exact
+
 # -- augmentation and ADA -------------------------------------------------------------------
 
 def test_augmentation_is_differentiable_and_changes_images():
@@ -141,6 +167,37 @@ def test_step_shows_d_real_and_fake_through_the_same_augmentation():
     assert calls == [6, 3]  # D step: real+fake in one batch; G step: fake
     assert all(torch.isfinite(v) for v in stats)
 
+
+
+class _GridSampleOnce(torch.autograd.Function):
+    """grid_sample whose backward cannot itself be differentiated, as on CUDA."""
+
+    @staticmethod
+    def forward(ctx, x, grid, sample):
+        ctx.save_for_backward(x, grid)
+        ctx.sample = sample
+        return sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, grid = (t.detach().requires_grad_(True) for t in ctx.saved_tensors)
+        with torch.enable_grad():
+            out = ctx.sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return (*torch.autograd.grad(out, (x, grid), grad), None)
+
+
+def test_r1_with_augmentation_needs_no_double_backward_through_the_resampling(monkeypatch):
+    """CUDA cannot differentiate grid_sample's backward (the CPU can): R1 must not need it."""
+    sample = torch.nn.functional.grid_sample
+    monkeypatch.setattr(torch.nn.functional, "grid_sample", lambda x, grid, **_: _GridSampleOnce.apply(x, grid, sample))
+    G = build_generator("seed_dcgan", **generator_kwargs("seed_dcgan", 8, 32, 8, 0))
+    D = build_discriminator("seed_dcgan", 32, 4, 0)
+    models = GanModels(G, D, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()))
+    real, labels = torch.rand(4, 1, 32, 32) * 2 - 1, torch.zeros(4, dtype=torch.int64)
+    stats = train_step(models, get_loss("bce"), real, torch.randn(4, 8), labels,
+                       StepOptions(augment=lambda x: augment(x, 1.0), r1_weight=1.0))
+    assert all(torch.isfinite(v) for v in stats)
 
 class AlwaysReal(nn.Module):
     def __init__(self):

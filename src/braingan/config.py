@@ -55,6 +55,7 @@ class ModelConfig:
     d_width: int = 64  # channels of the discriminator's first convolution
     conditional: bool = False  # class embedding in G, projection head in D (arch "dcgan")
     g_batchnorm: bool = False  # batch norm in the generator (arch "dcgan")
+    d_mbstd: bool = False  # minibatch standard deviation in D, groups of up to 4 (not the seed's D)
 
 
 @dataclass
@@ -76,7 +77,9 @@ class TrainConfig:
     augment_p: float = 0.0  # probability of each augmentation (ADA: its starting value)
     ada_target: float = 0.6  # ADA raises p while E[sign D(real)] is above this
     ada_every: int = 4  # steps between ADA adjustments
-    ada_images: int = 20000  # images shown for p to move by 1 at most
+    # images shown for p to move by 1 at most: 5,000 let p settle within the first tenth of
+    # a few-shot schedule; 20,000 was slower and left more copies (RESULTS.md, 128 px on a GPU)
+    ada_images: int = 5000
     init: str | None = None  # run directory whose checkpoint starts G, D and EMA (fine-tuning)
     seed: int = 0
     checkpoint_every: int = 500  # steps

@@ -53,6 +53,7 @@ SWITCHES: list[tuple[str, str, str, str]] = [
     ("--conditional", "model.conditional", "store_true",
      "class-conditional G and D (arch dcgan); then `generate --class NAME`"),
     ("--g-batchnorm", "model.g_batchnorm", "store_true", "batch norm in the generator (arch dcgan)"),
+    ("--d-mbstd", "model.d_mbstd", "store_true", "minibatch standard deviation in D (a push toward variety)"),
     ("--no-fast", "train.fast", "store_false", "plain eager path: no channels_last, no fused Adam (default: fast)"),
 ]
 

@@ -19,6 +19,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from braingan.models.minibatch_std import MinibatchStd
+
 LEAK = 0.2
 MAX_WIDTH_FACTOR = 8
 
@@ -74,14 +76,18 @@ class DCGenerator(nn.Module):
 class DCDiscriminator(nn.Module):
     """Conv 3x3 -> (conv 4x4 stride 2, LReLU) per level down to 4x4 -> dense -> logit (+ projection)."""
 
-    def __init__(self, resolution: int = 128, d_width: int = 32, num_classes: int = 0) -> None:
+    def __init__(self, resolution: int = 128, d_width: int = 32, num_classes: int = 0, mbstd_group: int = 0) -> None:
+        """``mbstd_group`` > 0 adds a minibatch-std channel at 4x4."""
         super().__init__()
         levels = _levels(resolution)[::-1]
         ch = [_channels(d_width, resolution, s) for s in levels]
         layers: list[nn.Module] = [spectral_norm(nn.Conv2d(1, ch[0], 3, padding=1)), nn.LeakyReLU(LEAK)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)), nn.LeakyReLU(LEAK)]
-        layers += [nn.Flatten(), spectral_norm(nn.Linear(ch[-1] * 16, ch[-1])), nn.LeakyReLU(LEAK)]
+        if mbstd_group:
+            layers.append(MinibatchStd(mbstd_group))
+        flat = (ch[-1] + bool(mbstd_group)) * 16
+        layers += [nn.Flatten(), spectral_norm(nn.Linear(flat, ch[-1])), nn.LeakyReLU(LEAK)]
         self.features = nn.Sequential(*layers)
         self.head = spectral_norm(nn.Linear(ch[-1], 1))
         self.embed = spectral_norm(nn.Embedding(num_classes, ch[-1])) if num_classes else None

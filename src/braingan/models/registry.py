@@ -38,13 +38,15 @@ def build_generator(arch: str, **kwargs) -> nn.Module:
         raise BrainganError(f"architecture {arch!r}: {e}") from e
 
 
-def build_discriminator(arch: str, resolution: int, d_width: int, num_classes: int) -> nn.Module:
-    """``num_classes`` > 0 adds the projection head (dcgan only)."""
+def build_discriminator(arch: str, resolution: int, d_width: int, num_classes: int, mbstd_group: int = 0) -> nn.Module:
+    """``num_classes`` > 0 adds the projection head (dcgan only); ``mbstd_group`` > 0 a
+    minibatch-std channel over groups of that many images (it must divide the reals per step)."""
     _check(arch)
     try:
         if arch in CONDITIONAL:
-            return DISCRIMINATORS[arch](resolution=resolution, d_width=d_width, num_classes=num_classes)
-        return DISCRIMINATORS[arch](resolution=resolution, d_width=d_width)
+            return DISCRIMINATORS[arch](resolution=resolution, d_width=d_width, num_classes=num_classes,
+                                        mbstd_group=mbstd_group)
+        return DISCRIMINATORS[arch](resolution=resolution, d_width=d_width, mbstd_group=mbstd_group)
     except ValueError as e:
         raise BrainganError(f"architecture {arch!r}: {e}") from e
 

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from braingan.models.keras_same import KerasSameConv2d, glorot_init, keras_same_conv_transpose
+from braingan.models.minibatch_std import MinibatchStd
 
 LEAK = 0.2
 
@@ -42,7 +43,8 @@ class SeedGenerator(nn.Module):
 class SeedDiscriminator(nn.Module):
     """Four 3x3 convolutions (three with stride 2) -> flatten -> dropout 0.4 -> one logit."""
 
-    def __init__(self, resolution: int = 128, d_width: int = 64, dropout: float = 0.4) -> None:
+    def __init__(self, resolution: int = 128, d_width: int = 64, dropout: float = 0.4, mbstd_group: int = 0) -> None:
+        """``mbstd_group`` > 0 adds a minibatch-std channel before the head (not the seed's)."""
         super().__init__()
         if resolution % 8:
             raise ValueError(f"resolution {resolution} is not a multiple of 8")
@@ -52,10 +54,11 @@ class SeedDiscriminator(nn.Module):
             KerasSameConv2d(w, 2 * w, 3, stride=2), nn.LeakyReLU(LEAK),
             KerasSameConv2d(2 * w, 2 * w, 3, stride=2), nn.LeakyReLU(LEAK),
             KerasSameConv2d(2 * w, 4 * w, 3, stride=2), nn.LeakyReLU(LEAK),
+            *([MinibatchStd(mbstd_group)] if mbstd_group else []),
             nn.Flatten(),
             nn.Dropout(dropout),
         )
-        self.head = nn.Linear(4 * w * (resolution // 8) ** 2, 1)
+        self.head = nn.Linear((4 * w + bool(mbstd_group)) * (resolution // 8) ** 2, 1)
         glorot_init(self)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:

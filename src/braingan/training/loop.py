@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from braingan.training.signals import TrainingInterrupted, catch_stop_signals
 from braingan.training.step import GanModels, StepOptions, train_step
 
 GRID_ROWS, GRID_COLS = 2, 5  # the seed's sample_images
+MBSTD_GROUP = 4  # images per minibatch-std group (StyleGAN's default)
 
 
 class Trainer:
@@ -52,7 +54,9 @@ class Trainer:
                                          m.g_batchnorm)
         fastpath.tune_backend(self.device, t.fast)
         G = fastpath.prepare_module(build_generator(m.arch, **self.g_kwargs).to(self.device), t.fast)
-        D = build_discriminator(m.arch, config.data.resolution, m.d_width, num_classes).to(self.device)
+        # minibatch-std groups must not straddle this rank's reals and fakes
+        mbstd_group = math.gcd(MBSTD_GROUP, t.batch_size // self.world.size) if m.d_mbstd else 0
+        D = build_discriminator(m.arch, config.data.resolution, m.d_width, num_classes, mbstd_group).to(self.device)
         D = fastpath.prepare_module(D, t.fast)
         adam = {"lr": t.lr, "betas": (t.beta1, t.beta2), "eps": t.adam_eps}
         self.models = GanModels(G, D, fastpath.adam(G.parameters(), t.fast, **adam),

@@ -55,12 +55,17 @@ def train_step(models: GanModels, loss: GanLoss, real: Tensor, z: Tensor, labels
     n = len(real)
 
     # D sees real and fake together in one batch (the seed's train_on_batch on the concatenation).
+    shown = seen(torch.cat([real, fake.detach()]))
     if options.r1_weight:
-        real = real.detach().requires_grad_(True)
-    logits = D(seen(torch.cat([real, fake.detach()])), torch.cat([labels, labels]))
+        # R1 is taken at what D is shown: the augmented reals become the leaf, so the penalty's
+        # double backward never passes through the augmentation (CUDA's grid_sample backward
+        # cannot be differentiated again).
+        real_shown = shown[:n].detach().requires_grad_(True)
+        shown = torch.cat([real_shown, shown[n:]])
+    logits = D(shown, torch.cat([labels, labels]))
     d_loss = loss.discriminator(logits[:n], logits[n:])
     if options.r1_weight:
-        d_loss = d_loss + options.r1_weight * r1_penalty(logits[:n], real)
+        d_loss = d_loss + options.r1_weight * r1_penalty(logits[:n], real_shown)
     models.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     models.opt_d.step()
@@ -77,6 +82,6 @@ def train_step(models: GanModels, loss: GanLoss, real: Tensor, z: Tensor, labels
 
 
 def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
-    """Mean squared gradient norm of D at the (un-augmented) reals (Mescheder et al. 2018)."""
+    """Mean squared gradient norm of D at the reals it was shown (Mescheder et al. 2018)."""
     (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
     return grad.square().sum(dim=(1, 2, 3)).mean()
