@@ -56,7 +56,7 @@ RECIPES = {
 CPU_WIDTHS = {"g_width": 128, "d_width": 32}
 
 
-def run_config(recipe: str, subset: dict, resolution: int, full: bool, device: str) -> RunConfig:
+def run_config(recipe: str, subset: dict, resolution: int, full: bool, device: str, seed: int) -> RunConfig:
     full_preset, cpu_preset, overrides = RECIPES[recipe]
     config = preset(full_preset if full else cpu_preset)
     if not full:
@@ -65,7 +65,7 @@ def run_config(recipe: str, subset: dict, resolution: int, full: bool, device: s
     for key, value in subset.items():
         setattr(config.data, key, value)
     apply_overrides(config, overrides, f"recipe {recipe!r}")
-    config.train.device = device
+    config.train.device, config.train.seed = device, seed
     config.train.log_every = 50  # a host sync per step would idle a GPU; the math is the same
     return config
 
@@ -176,6 +176,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), help="data sets to run")
     parser.add_argument("--samples", type=int, default=200, help="generated images per measurement")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (other than 0: a repeat, named -s<seed>)")
     parser.add_argument("--parallel", action="store_true", help="every run in its own process, all at once")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
     parser.add_argument("--deadline", type=float, help="seconds from now after which no chunk starts")
@@ -186,8 +187,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     snapshots = sorted(args.snapshots)
     deadline = args.until or (time.time() + args.deadline if args.deadline else None)
-    tag = f"{args.resolution}px" + ("-full" if args.full else "")
-    runs = {f"{recipe}-{size}-{tag}": run_config(recipe, subset, args.resolution, args.full, args.device)
+    tag = f"{args.resolution}px" + ("-full" if args.full else "") + (f"-s{args.seed}" if args.seed else "")
+    runs = {f"{recipe}-{size}-{tag}": run_config(recipe, subset, args.resolution, args.full, args.device, args.seed)
             for size, subset in SETS.items() if size in args.sets for recipe in args.recipes}
     if args.only:
         train_run(args.only, runs[args.only], snapshots, args.samples, deadline)

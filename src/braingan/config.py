@@ -125,10 +125,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"batch_size": 16, "steps_per_epoch": 300, "epochs": 5, "checkpoint_every": 300},
     },
     # Few-shot recipe, the default of `braingan train`: the seed's networks and optimiser, with
-    # adaptive augmentation of everything D sees and an EMA generator. It won the 64 px CPU
-    # comparison of issue 3: on the seed's 20 scans it copies far fewer training images than
-    # the seed, on 155 it has the lower SWD; fixed-p augmentation and the dcgan family did worse
-    # there (the latter is the `fewshot-dcgan` preset).
+    # adaptive augmentation of everything D sees and an EMA generator. It won issue 3's
+    # comparisons (128 px on a GPU, 64 px on a CPU): on the seed's 20 scans it copies far fewer
+    # training images than the seed, on 155 it has the lower FID and SWD; fixed-p augmentation
+    # and the dcgan family did worse (the latter is the `fewshot-dcgan` preset).
     "fewshot": {"train": FEWSHOT_TRAIN},
     # The same recipe at 64 px and the demo's widths, for CPUs: 24,000 images shown, as measured.
     "fewshot-fast": {

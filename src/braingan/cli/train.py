@@ -37,6 +37,7 @@ OVERRIDES: list[tuple[str, str, Any, str]] = [
     ("--augment", "train.augment", str, "off, fixed (DiffAugment) or ada"),
     ("--augment-p", "train.augment_p", float, "augmentation probability (ada: its start)"),
     ("--ada-target", "train.ada_target", float, "ADA's target for E[sign D(real)]"),
+    ("--ada-images", "train.ada_images", int, "images shown for ADA's p to move by 1 at most"),
     ("--init", "train.init", str, "start G, D and EMA from this run's checkpoint (fine-tuning)"),
     ("--seed", "train.seed", int, "random seed of the run"),
     ("--checkpoint-every", "train.checkpoint_every", int, "steps between checkpoints"),
