@@ -77,8 +77,8 @@ class TrainConfig:
     augment_p: float = 0.0  # probability of each augmentation (ADA: its starting value)
     ada_target: float = 0.6  # ADA raises p while E[sign D(real)] is above this
     ada_every: int = 4  # steps between ADA adjustments
-    # images shown for p to move by 1 at most: 5,000 let p settle within the first tenth of
-    # a few-shot schedule; 20,000 was slower and left more copies (RESULTS.md, 128 px on a GPU)
+    # images shown for p to move by 1 at most: with 5,000, p follows D's over-confidence
+    # sooner than with 20,000, which left more copies at 128 px (RESULTS.md, issue 3)
     ada_images: int = 5000
     init: str | None = None  # run directory whose checkpoint starts G, D and EMA (fine-tuning)
     seed: int = 0
