@@ -34,7 +34,7 @@ import torch
 
 from braingan.api import Synthesizer
 from braingan.config import DataConfig, RunConfig, apply_overrides, preset
-from braingan.data import load_dataset
+from braingan.data import Dataset, load_dataset
 from braingan.io.images import grid, save_png, to_uint8
 
 SHARED = Path(os.environ.get("BRAINGAN_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -83,10 +83,10 @@ class Measure:
     """The metrics of one snapshot, against the 155 real scans and the run's own training set.
     They run on the CPU in a background thread while training goes on."""
 
-    def __init__(self, config: RunConfig, run_dir: Path, samples: int) -> None:
+    def __init__(self, config: RunConfig, train: Dataset, run_dir: Path, samples: int) -> None:
         reference = DataConfig(path=str(DATA), classes=["yes"], resolution=config.data.resolution)
         self.reference = load_dataset(reference, log=_quiet).images
-        self.train = load_dataset(config.data, log=_quiet).images.unique(dim=0)
+        self.train = train.images.unique(dim=0)
         self.run_dir, self.samples = run_dir, samples
         self.meta = {"latent_dim": config.model.latent_dim, "classes": ["yes"], "resolution": config.data.resolution}
         self.pending: list[Future] = []
@@ -126,10 +126,11 @@ def train_run(name: str, config: RunConfig, snapshots: list[int], samples: int, 
     from braingan.training.loop import Trainer
 
     run_dir = OUT / name
-    trainer = Trainer(config, load_dataset(config.data, log=_quiet), run_dir, log=_quiet)
+    dataset = load_dataset(config.data, log=_quiet)
+    trainer = Trainer(config, dataset, run_dir, log=_quiet)
     if trainer.checkpoint_path.exists():
         trainer.resume()
-    measure = Measure(config, run_dir, samples)
+    measure = Measure(config, dataset, run_dir, samples)
     t = config.train
     start, start_step = time.time(), trainer.step
     for images in snapshots:

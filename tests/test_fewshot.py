@@ -165,7 +165,6 @@ def test_step_shows_d_real_and_fake_through_the_same_augmentation():
     assert all(torch.isfinite(v) for v in stats)
 
 
-
 class _GridSampleOnce(torch.autograd.Function):
     """grid_sample whose backward cannot itself be differentiated, as on CUDA."""
 
@@ -195,6 +194,7 @@ def test_r1_with_augmentation_needs_no_double_backward_through_the_resampling(mo
     stats = train_step(models, get_loss("bce"), real, torch.randn(4, 8), labels,
                        StepOptions(augment=lambda x: augment(x, 1.0), r1_weight=1.0))
     assert all(torch.isfinite(v) for v in stats)
+
 
 class AlwaysReal(nn.Module):
     def __init__(self):
