@@ -60,8 +60,11 @@ def _generate(runs: dict[str, Path], n: int, seed: int, device: str) -> tuple[to
 def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, metrics: str | list[str] | None = None,
              fake_dir: str | Path | None = None, out: str | Path | None = None,
              inception_weights: str | Path | None = None, runs_per_class: dict[str, Path] | None = None,
-             seed: int = 0, device: str = "auto", log: Log = print) -> dict:
-    """Compute ``metrics`` for ``run`` and write ``metrics.json`` (and the memorization pairs) to ``out``."""
+             seed: int = 0, device: str = "auto", holdout: str | Path | None = None, log: Log = print) -> dict:
+    """Compute ``metrics`` for ``run`` and write ``metrics.json`` (and the memorization pairs) to ``out``.
+
+    ``holdout``: real scans the run did not train on (a folder; copies of training scans in it are
+    set aside), which the memorization audit flags at the base rate a sample is compared with."""
     run, out = Path(run), Path(out) if out is not None else Path(run)
     names = registry.parse(metrics)
     if n < 2 and fake_dir is None:
@@ -76,6 +79,8 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
         fake, fake_names = _generate(runs, n, seed, device)
         source = f"{len(fake)} generated with seed {seed}"
     inputs = registry.EvalInputs(real=real_set.images, fake=fake, class_names=real_set.class_names)
+    if holdout is not None:
+        inputs.holdout = real_dataset(run, holdout, log=lambda _: None).images
     if fake_names is not None:
         unknown = sorted(set(fake_names) - set(real_set.class_names))
         if unknown and "utility" in names:
@@ -111,6 +116,7 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
     report = {
         "braingan": __version__, "run": str(run), "real": str(real or training_data),
         "n_real": len(real_set), "n_fake": len(fake), "fake": source, "resolution": resolution,
+        "holdout": str(holdout) if holdout is not None else None,
         "inception": inputs.inception_note or None, "metrics": results, "skipped": skipped,
         "notes": {"real_preprocessing": "the run's own data config (crop, pad, resize), as in training",
                   "memorization_against": "the real set above (by default the run's training images)"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -57,17 +58,26 @@ def test_evaluate_writes_metrics_json_and_table(tiny_run: tuple[Path, Path], tmp
 
 
 def test_evaluate_fake_folder_of_training_copies_flags_them_all(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
-    run, _ = tiny_run
+    from conftest import DETECTION
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[0], run)  # evaluated in place, so that its report shows the audit
     copies = tmp_path / "copies"
     train = real_dataset(run, log=lambda _: None).images  # preprocessed exactly as the run saw them
     for i, image in enumerate(to_uint8(train)):
         save_png(copies / f"copy_{i:02d}.png", image)
     assert main(["evaluate", str(run), "--fake", str(copies), "--metrics", "memorization,swd",
-                 "--out", str(tmp_path)]) == 0
-    report = json.loads((tmp_path / "metrics.json").read_text())
+                 "--holdout", str(DETECTION / "yes")]) == 0
+    report = json.loads((run / "metrics.json").read_text())
     memo = report["metrics"]["memorization"]
     assert memo["flagged"] == report["n_fake"] == report["n_real"]
     assert memo["min_distance"] < 0.01 and memo["max_ssim"] > 0.99
+    # The base rate: all 155 scans, of which the 12 trained on (and their twins) are set aside.
+    assert memo["holdout_set_aside"] >= 12 and memo["holdout_n"] + memo["holdout_set_aside"] == 141
+    assert memo["holdout_flagged_fraction"] < 0.5 and report["holdout"] == str(DETECTION / "yes")
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert f"of {memo['holdout_n']} held-out real scans" in page and "against 100.0% of the generated" in page
 
 
 def test_reject_memorized_says_how_many(tiny_run: tuple[Path, Path], tmp_path: Path,

@@ -31,9 +31,21 @@ def test_held_out_real_scans_are_flagged_only_when_they_duplicate_a_training_sca
     near_duplicates = set(np.flatnonzero(result.distance < 0.02).tolist())
     assert set(result.flagged) == near_duplicates
     assert len(near_duplicates) < 0.2 * len(held_out)
-    d, s, duplicates = calibrate(train)
-    assert 0.02 < d and 0 < s < 1 and 0 < duplicates < 0.2 * len(train)
-    assert result.threshold_distance == d
+    t = calibrate(train)
+    assert 0.02 < t.distance and 0 < t.ssim < 1 and 0 < t.duplicates < 0.2 * len(train)
+    assert result.threshold_distance == t.distance
+
+
+def test_holdout_base_rate_sets_aside_the_training_scans_and_their_twins(real32: torch.Tensor) -> None:
+    train = real32[:19]
+    result = audit(train, train.clone(), holdout=real32)  # the whole set: 19 trained on, the rest new
+    summary = result.summary()
+    assert summary["flagged_fraction"] == 1.0  # copies are flagged...
+    assert 19 <= summary["holdout_set_aside"] < 19 + 10  # ...the training scans (and a few twins) set aside...
+    assert summary["holdout_n"] == len(real32) - summary["holdout_set_aside"]
+    # ...and new patients' scans are flagged now and then (against only 19 scans at 32 px, often): the base rate.
+    assert 0 < summary["holdout_flagged"] < 0.5 * summary["holdout_n"]
+    assert "holdout_n" not in audit(train, train).summary()
 
 
 def test_closest_pairs_image_shows_sample_over_its_neighbour(real32: torch.Tensor, noise32: torch.Tensor) -> None:

@@ -26,6 +26,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--inception-weights", type=Path, help="TorchScript Inception file for FID/KID/PRDC")
     parser.add_argument("--run-per-class", metavar="CLASS=RUN,...",
                         help="one unconditional run per class for the utility study, e.g. yes=runs/yes,no=runs/no")
+    parser.add_argument("--holdout", type=Path,
+                        help="real scans not trained on: how often the memorization audit flags new patients "
+                             "(copies of training scans in it are set aside)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed for the samples")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (generation)")
     parser.set_defaults(handler=run_evaluate)
@@ -68,7 +71,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluation.evaluate(
         args.run, real=args.real, n=args.n, metrics=args.metrics, fake_dir=args.fake, out=args.out,
         inception_weights=args.inception_weights, runs_per_class=parse_runs_per_class(args.run_per_class),
-        seed=args.seed, device=args.device,
+        seed=args.seed, device=args.device, holdout=args.holdout,
     )
     print(f"{report['n_fake']} generated vs {report['n_real']} real images at {report['resolution']} px")
     print(format_table(report))

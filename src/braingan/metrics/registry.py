@@ -25,6 +25,7 @@ class EvalInputs:
     real_labels: np.ndarray | None = None
     fake_labels: np.ndarray | None = None
     class_names: list[str] = field(default_factory=list)
+    holdout: torch.Tensor | None = None  # real scans not trained on: the memorization audit's base rate
     extras: dict = field(default_factory=dict)  # images for the report (memorization pairs)
     _features: dict = field(default_factory=dict)
 
@@ -80,7 +81,7 @@ def _diversity(x: EvalInputs) -> dict:
 
 
 def _memorization(x: EvalInputs) -> dict:
-    r = memorization.audit(x.real, x.fake)
+    r = memorization.audit(x.real, x.fake, holdout=x.holdout)
     x.extras["memorization_pairs"] = memorization.closest_pairs_image(r, x.real, x.fake)
     summary = r.summary()
     summary["pairs"] = [{"sample": int(i), "train_index": int(r.nearest[i]), "distance": float(r.distance[i]),

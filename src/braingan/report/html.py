@@ -122,6 +122,11 @@ def _memorization(run: Path, report: dict) -> str:
     verdict = (f"<p class='warn'>{flagged} generated images are closer to a training image than distinct real scans "
                "come to each other.</p>" if flagged else
                "<p>No generated image is closer to a training image than distinct real scans come to each other.</p>")
+    if memo.get("holdout_n"):
+        verdict += (f"<p>Base rate: the same audit flags {memo['holdout_flagged']} of {memo['holdout_n']} held-out "
+                    f"real scans ({memo['holdout_flagged_fraction']:.1%}; {memo['holdout_set_aside']} set aside as "
+                    f"copies of a training scan), against {memo['flagged_fraction']:.1%} of the generated images. "
+                    "Samples flagged far more often than new patients' scans are memorised.</p>")
     pairs = run / PAIRS_FILE
     picture = _img(pairs.read_bytes(), "closest generated/training pairs") if pairs.is_file() else ""
     rows = "".join(f"<tr><td class='num'>{p['sample']}</td><td class='num'>{p['train_index']}</td>"
