@@ -3,7 +3,8 @@
 Each (recipe, data set) run trains in one process and is measured at every ``--snapshots``
 count of images shown: SWD to the 155 real scans (lower is better), pairwise MS-SSIM of
 samples vs the training set's (within 10% = no collapse) and the nearest-neighbour copy audit
-against the training images (issue 4's metrics), for the EMA generator and the live one. Rows
+against the training images (issue 4's metrics) with its base rate ("base": the fraction of
+held-out real scans it flags, for the 20-scan runs), for the EMA generator and the live one. Rows
 go to benchmarks/out/<run>/snapshots.jsonl as they are measured (a run stopped by
 ``--deadline`` or a kill keeps them; a rerun resumes from the last checkpoint), with grids and
 the samples themselves (grid_/samples_<images>_<weights>.png/.npz, for FID elsewhere) beside
@@ -42,21 +43,34 @@ DATA = SHARED / "brain_tumor_detection"
 OUT = Path(__file__).resolve().parent / "out"
 # name -> data subset: all 155 `yes` scans, or the seed notebook's 20 draws (19 distinct)
 SETS = {"155": {}, "20": {"limit": 20, "subset_seed": 40}}
-# recipe -> (preset with --full, preset on CPU, overrides): the CPU pair shares the demo's widths
+# recipe -> (preset with --full, preset on CPU, overrides): the CPU pair shares the demo's widths.
+# The variety terms are set explicitly, so each recipe means the same whatever the presets hold.
+
+
+def ada_ema(model: dict | None = None, train: dict | None = None) -> dict:
+    """Overrides for ADA + EMA on the seed's networks (the few-shot presets without the variety
+    terms), plus ``model`` and ``train``."""
+    return {"model": {"d_mbstd": False, **(model or {})}, "train": {"mode_seeking": 0.0, **(train or {})}}
+
+
 RECIPES = {
     "seed": ("seed", "seed", {}),
-    "fewshot": ("fewshot", "fewshot-fast", {}),
+    "fewshot": ("fewshot", "fewshot-fast", {}),  # the presets as they are
+    "ada-ema": ("fewshot", "fewshot-fast", ada_ema()),
     # DiffAugment's fixed p instead of ADA (fewest copies on the 20 scans at 64 px)
-    "fixed": ("fewshot", "fewshot-fast", {"train": {"augment": "fixed", "augment_p": 0.3}}),
-    # ADA's p moving 4x slower (the default until the 128 px comparison), lazy R1, minibatch std in D
-    "slow-ada": ("fewshot", "fewshot-fast", {"train": {"ada_images": 20000}}),
-    "r1": ("fewshot", "fewshot-fast", {"train": {"r1_gamma": 1.0}}),
-    "mbstd": ("fewshot", "fewshot-fast", {"model": {"d_mbstd": True}}),
+    "fixed": ("fewshot", "fewshot-fast", ada_ema(train={"augment": "fixed", "augment_p": 0.3})),
+    # ADA's p moving 4x slower (the default until the 128 px comparison), lazy R1
+    "slow-ada": ("fewshot", "fewshot-fast", ada_ema(train={"ada_images": 20000})),
+    "r1": ("fewshot", "fewshot-fast", ada_ema(train={"r1_gamma": 1.0})),
+    # aimed at variety: minibatch std in D, and with it MSGAN's mode-seeking term in G's loss
+    "mbstd": ("fewshot", "fewshot-fast", ada_ema(model={"d_mbstd": True})),
+    "mbstd-ms": ("fewshot", "fewshot-fast", ada_ema(model={"d_mbstd": True}, train={"mode_seeking": 0.1})),
 }
 CPU_WIDTHS = {"g_width": 128, "d_width": 32}
 
 
-def run_config(recipe: str, subset: dict, resolution: int, full: bool, device: str, seed: int) -> RunConfig:
+def run_config(recipe: str, subset: dict, resolution: int, full: bool, device: str, seed: int,
+               mode_seeking: float) -> RunConfig:
     full_preset, cpu_preset, overrides = RECIPES[recipe]
     config = preset(full_preset if full else cpu_preset)
     if not full:
@@ -66,6 +80,8 @@ def run_config(recipe: str, subset: dict, resolution: int, full: bool, device: s
         setattr(config.data, key, value)
     apply_overrides(config, overrides, f"recipe {recipe!r}")
     config.train.device, config.train.seed = device, seed
+    if mode_seeking:
+        config.train.mode_seeking = mode_seeking
     config.train.log_every = 50  # a host sync per step would idle a GPU; the math is the same
     return config
 
@@ -109,9 +125,12 @@ class Measure:
         save_png(self.run_dir / f"grid_{tag}.png", grid(to_uint8(fake[:40]), 4, 10))
         np.savez_compressed(self.run_dir / f"samples_{tag}.npz", images=to_uint8(fake))
         d = diversity(self.train, fake)
-        memo = audit(self.train, fake).summary()
+        # the 155 scans as held-out set: for the 20-scan runs, the rate at which the audit flags the
+        # scans they never saw (copies of their 19 set aside); for the 155 runs none is left
+        memo = audit(self.train, fake, holdout=self.reference).summary()
         row.update(swd=swd(self.reference, fake).mean, msssim_fake=d.fake, msssim_train=d.real, ratio=d.fake / d.real,
-                   copies=memo["flagged"], samples=self.samples, min_nn=memo["min_distance"])
+                   copies=memo["flagged"], samples=self.samples, min_nn=memo["min_distance"],
+                   holdout_rate=memo["holdout_flagged_fraction"])
         with open(self.run_dir / "snapshots.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
 
@@ -156,16 +175,20 @@ def train_run(name: str, config: RunConfig, snapshots: list[int], samples: int, 
     measure.wait()
 
 
+def _percent(fraction: float | None) -> str:
+    return "—" if fraction is None else f"{fraction:.0%}"
+
+
 def table(names: list[str]) -> None:
     header = (f"{'run':<22} {'images':>7} {'weights':>7} {'SWD(155)':>9} {'MS-SSIM fake':>12} {'train':>6} "
-              f"{'ratio':>6} {'copies':>8} {'min NN':>7} {'p':>5} {'img/s':>6}")
+              f"{'ratio':>6} {'copies':>8} {'base':>5} {'min NN':>7} {'p':>5} {'img/s':>6}")
     print(header)
     print("-" * len(header))
     for name in names:
         for r in _rows(OUT / name):
             print(f"{r['run']:<22} {r['images']:>7} {r['weights']:>7} {r['swd']:>9.1f} {r['msssim_fake']:>12.3f} "
                   f"{r['msssim_train']:>6.3f} {r['ratio']:>6.2f} {r['copies']:>4}/{r['samples']:<3} "
-                  f"{r['min_nn']:>7.3f} {r['augment_p']:>5.2f} {r['images_per_s']:>6.0f}")
+                  f"{_percent(r.get('holdout_rate')):>5} {r['min_nn']:>7.3f} {r['augment_p']:>5.2f} {r['images_per_s']:>6.0f}")
 
 
 def main() -> None:
@@ -178,6 +201,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="generated images per measurement")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0, help="training seed (other than 0: a repeat, named -s<seed>)")
+    parser.add_argument("--mode-seeking", type=float, default=0.0,
+                        help="add MSGAN's mode-seeking term with this weight to every recipe (runs named -ms<weight>)")
     parser.add_argument("--parallel", action="store_true", help="every run in its own process, all at once")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
     parser.add_argument("--deadline", type=float, help="seconds from now after which no chunk starts")
@@ -188,8 +213,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     snapshots = sorted(args.snapshots)
     deadline = args.until or (time.time() + args.deadline if args.deadline else None)
-    tag = f"{args.resolution}px" + ("-full" if args.full else "") + (f"-s{args.seed}" if args.seed else "")
-    runs = {f"{recipe}-{size}-{tag}": run_config(recipe, subset, args.resolution, args.full, args.device, args.seed)
+    tag = (f"{args.resolution}px" + ("-full" if args.full else "") + (f"-ms{args.mode_seeking:g}" if args.mode_seeking else "")
+           + (f"-s{args.seed}" if args.seed else ""))
+    runs = {f"{recipe}-{size}-{tag}": run_config(recipe, subset, args.resolution, args.full, args.device, args.seed,
+                                                 args.mode_seeking)
             for size, subset in SETS.items() if size in args.sets for recipe in args.recipes}
     if args.only:
         train_run(args.only, runs[args.only], snapshots, args.samples, deadline)

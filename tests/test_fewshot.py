@@ -19,7 +19,13 @@ from braingan.training.checkpoint import load_checkpoint
 from braingan.training.ema import EMA
 from braingan.training.logs import LossLog
 from braingan.training.losses import get_loss
-from braingan.training.step import GanModels, StepOptions, r1_penalty, train_step
+from braingan.training.step import (
+    GanModels,
+    StepOptions,
+    mode_seeking_penalty,
+    r1_penalty,
+    train_step,
+)
 
 QUIET = {"log": lambda _: None}
 
@@ -107,6 +113,39 @@ def test_r1_is_the_squared_gradient_norm_at_the_reals():
     assert r1_penalty(logits, real).item() == pytest.approx(w.square().sum().item(), rel=1e-5)
 
 
+def test_mode_seeking_penalty_is_noise_over_image_distance_for_pairs_that_share_a_label():
+    z = torch.zeros(4, 10)
+    z[2:] = 2.0  # every pair's noise differs by 2 per entry
+    fake = torch.zeros(4, 1, 4, 4, requires_grad=True)
+    with torch.no_grad():
+        fake[2] += 0.5  # pair (0, 2): images 0.5 apart; pair (1, 3): identical images
+    labels = torch.tensor([0, 0, 0, 0])
+    assert mode_seeking_penalty(fake, z, labels).item() == pytest.approx(1 / (0.125 + 1e-5))
+    # Only pair (1, 3) shares a label: identical images for different noise, the worst case.
+    assert mode_seeking_penalty(fake, z, torch.tensor([0, 1, 1, 1])).item() == pytest.approx(1e5)
+    none = mode_seeking_penalty(fake, z, torch.tensor([0, 1, 1, 0]))
+    none.backward()
+    assert none.item() == 0 and fake.grad.abs().sum() == 0
+    # Minimising it pushes the images of a pair apart.
+    fake.grad = None
+    mode_seeking_penalty(fake, z, labels).backward()
+    assert (fake.grad[2] < 0).all() and (fake.grad[0] > 0).all()
+
+
+def test_mode_seeking_enters_g_loss_only():
+    torch.manual_seed(0)
+    G = build_generator("dcgan", **generator_kwargs("dcgan", 8, 32, 4, 0, False))
+    D = build_discriminator("dcgan", 32, 4, 0).eval()  # eval: spectral norm's estimate stays put
+    real, z, labels = torch.rand(4, 1, 32, 32) * 2 - 1, torch.randn(4, 8), torch.zeros(4, dtype=torch.long)
+    losses = []
+    for weight in (0.0, 1.0):
+        models = GanModels(G, D, torch.optim.SGD(G.parameters(), lr=0.0), torch.optim.SGD(D.parameters(), lr=0.0))
+        losses.append(train_step(models, get_loss("logistic"), real, z, labels, StepOptions(mode_seeking=weight)))
+    assert torch.equal(losses[0].d_loss, losses[1].d_loss)
+    expected = mode_seeking_penalty(G(z, labels), z, labels)
+    assert (losses[1].g_loss - losses[0].g_loss).item() == pytest.approx(expected.item(), rel=1e-4)
+
+
 def test_minibatch_std_gives_d_the_variety_of_each_half_of_its_batch_separately():
     x = torch.cat([torch.rand(1, 3, 8, 8).expand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)])
     out = MinibatchStd(4)(x)
@@ -118,15 +157,20 @@ def test_minibatch_std_gives_d_the_variety_of_each_half_of_its_batch_separately(
     assert torch.equal(a[:4], b[:4]) and not torch.allclose(a[4:], b[4:])  # reals never grouped with fakes
 
 
-def test_d_mbstd_run_trains_with_groups_that_fit_the_batch(small_yes, tmp_path):
-    config = preset("fewshot-fast")
-    config.data.path, config.data.resolution = str(small_yes), 32
-    config.model.g_width, config.model.d_width, config.model.d_mbstd = 8, 4, True
-    t = config.train
-    t.batch_size, t.steps_per_epoch, t.epochs, t.checkpoint_every = 2, 2, 1, 2
-    braingan.train(config, tmp_path / "run", **QUIET)
-    head = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["discriminator"]["head.weight"]
-    assert head.shape == (1, (4 * 4 + 1) * 4 * 4)  # the std channel reached the head
+def test_fewshot_fast_trains_with_mbstd_groups_that_fit_the_batch_and_mode_seeking(small_yes, tmp_path):
+    weights = {}
+    for mode_seeking in (0.1, 0.0):  # the preset's weight, then none
+        config = preset("fewshot-fast")
+        assert config.model.d_mbstd and config.train.mode_seeking == 0.1
+        config.data.path, config.data.resolution = str(small_yes), 32
+        config.model.g_width, config.model.d_width = 8, 4
+        t = config.train
+        t.batch_size, t.steps_per_epoch, t.epochs, t.checkpoint_every, t.mode_seeking = 2, 2, 1, 2, mode_seeking
+        braingan.train(config, tmp_path / str(mode_seeking), **QUIET)
+        weights[mode_seeking] = load_checkpoint(tmp_path / str(mode_seeking) / "checkpoints" / "last.pt")
+    assert weights[0.1]["discriminator"]["head.weight"].shape == (1, (4 * 4 + 1) * 4 * 4)  # the std channel
+    g_with, g_without = weights[0.1]["generator"], weights[0.0]["generator"]
+    assert not all(torch.equal(g_with[k], g_without[k]) for k in g_with)  # the term reached G's update
 
 
 # -- augmentation and ADA -------------------------------------------------------------------

@@ -33,6 +33,7 @@ OVERRIDES: list[tuple[str, str, Any, str]] = [
     ("--loss", "train.loss", str, "GAN loss: bce (seed), logistic (non-saturating), hinge"),
     ("--r1-gamma", "train.r1_gamma", float, "R1 penalty weight on reals (0: off)"),
     ("--r1-every", "train.r1_every", int, "lazy R1: every K steps"),
+    ("--mode-seeking", "train.mode_seeking", float, "weight of the mode-seeking term in G's loss (0: off)"),
     ("--ema", "train.ema", float, "decay of the generator's moving average (0: off)"),
     ("--augment", "train.augment", str, "off, fixed (DiffAugment) or ada"),
     ("--augment-p", "train.augment_p", float, "augmentation probability (ada: its start)"),

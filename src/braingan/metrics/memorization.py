@@ -7,8 +7,9 @@ from each real image to its nearest *other* real image, whose low percentile (an
 high percentile of SSIM) marks how close two different scans ever come. A sample closer than
 that to a training image is flagged. Exact copies (distance 0, SSIM 1) are always flagged.
 
-Those thresholds also flag some genuinely new scans: about 1 in 10 held-out real scans of the
-Kaggle set (benchmarks/RESULTS.md). So the flagged count means something only beside that
+Those thresholds also flag some genuinely new scans, the more the fewer the training scans: of
+the Kaggle set's held-out scans, about 1 in 10 against the seed's 19 training scans, 1 in 100
+against 111 (benchmarks/RESULTS.md). So the flagged count means something only beside that
 base rate, which ``holdout`` measures (the distance-to-closest-record test of the synthetic
 data privacy literature): real scans never trained on, put through the same audit. Samples
 flagged far more often than held-out scans are memorised; at the same rate, they are as close

@@ -171,7 +171,8 @@ class Trainer:
         """Augmentation at the current p, and R1 (scaled by k) on every k-th step."""
         t, p = self.config.train, self.augment_p
         r1 = t.r1_gamma / 2 * t.r1_every if t.r1_gamma and self.step % t.r1_every == 0 else 0.0
-        return StepOptions(augment=partial(augment, p=p) if p > 0 else None, r1_weight=r1)
+        return StepOptions(augment=partial(augment, p=p) if p > 0 else None, r1_weight=r1,
+                           mode_seeking=t.mode_seeking)
 
     @property
     def sampler(self) -> torch.nn.Module:

@@ -29,6 +29,7 @@ class StepOptions:
 
     augment: Callable[[Tensor], Tensor] | None = None  # applied to every image D sees, real or fake
     r1_weight: float = 0.0  # gamma / 2 * k on the steps of lazy R1, else 0
+    mode_seeking: float = 0.0  # weight of the mode-seeking term in G's loss, 0 is off
 
 
 class StepStats(NamedTuple):
@@ -74,6 +75,8 @@ def train_step(models: GanModels, loss: GanLoss, real: Tensor, z: Tensor, labels
     D = unwrap(D)
     D.requires_grad_(False)
     g_loss = loss.generator(D(seen(fake), labels))
+    if options.mode_seeking:
+        g_loss = g_loss + options.mode_seeking * mode_seeking_penalty(fake, z, labels)
     models.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     models.opt_g.step()
@@ -85,3 +88,17 @@ def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
     """Mean squared gradient norm of D at the reals it was shown (Mescheder et al. 2018)."""
     (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
     return grad.square().sum(dim=(1, 2, 3)).mean()
+
+
+def mode_seeking_penalty(fake: Tensor, z: Tensor, labels: Tensor) -> Tensor:
+    """1 / (image distance / noise distance) over pairs of the batch (first half with second
+    half) that share a label (Mao et al. 2019, MSGAN): large when G maps different noise to
+    near-identical images, so minimising it pushes G's samples apart. No extra forward pass:
+    the pairs are the step's own fakes. 0 when no pair shares a label; no host sync either way."""
+    half = len(fake) // 2
+    same = (labels[:half] == labels[half:2 * half]).to(fake.dtype)
+    images = (fake[:half] - fake[half:2 * half]).abs().flatten(1).mean(1)
+    noise = (z[:half] - z[half:2 * half]).abs().mean(1)
+    pairs = same.sum()
+    ratio = (images / noise * same).sum() / pairs.clamp(min=1)
+    return torch.where(pairs > 0, 1.0 / (ratio + 1e-5), torch.zeros_like(ratio))
