@@ -342,6 +342,18 @@ def test_tiny_conditional_run_end_to_end(two_classes, tmp_path):
         braingan.load(plain).generate(1, label="yes")
 
 
+def test_unconditional_run_gives_every_image_one_label_so_mode_seeking_pairs_them_all(two_classes, tmp_path):
+    from braingan.data import load_dataset
+    from braingan.training.loop import Trainer
+
+    config = tiny_fewshot(two_classes)
+    dataset = load_dataset(config.data, **QUIET)
+    assert set(dataset.labels.tolist()) == {0, 1}
+    assert Trainer(config, dataset, tmp_path / "plain", **QUIET).labels.unique().tolist() == [0]
+    config.model.conditional = True
+    assert torch.equal(Trainer(config, dataset, tmp_path / "cond", **QUIET).labels, dataset.labels)
+
+
 def test_fine_tune_starts_from_the_trained_weights(two_classes, small_yes, tmp_path):
     source = tiny_fewshot(two_classes, steps=3)
     source.model.conditional = True

@@ -68,7 +68,10 @@ class Trainer:
         self.ada = (AdaptiveP(t.augment_p, t.ada_target, t.ada_every, t.ada_images, t.batch_size,
                               mean_over_ranks=self.world.mean) if t.augment == "ada" else None)
         self.images = fastpath.prepare_images(dataset.images.to(self.device), t.fast)
-        self.labels = dataset.labels.to(self.device)
+        # An unconditional run ignores the classes: one label for all, so that mode seeking (which
+        # pairs only images of the same label) pairs every image of the batch.
+        labels = dataset.labels if m.conditional else torch.zeros_like(dataset.labels)
+        self.labels = labels.to(self.device)
         self.step = 0
         # Batch indices and noise: one stream, identical on every rank (each keeps its slice).
         self.batch_rng = torch.Generator(self.device).manual_seed(t.seed)
