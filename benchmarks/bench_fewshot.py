@@ -43,8 +43,6 @@ DATA = SHARED / "brain_tumor_detection"
 OUT = Path(__file__).resolve().parent / "out"
 # name -> data subset: all 155 `yes` scans, or the seed notebook's 20 draws (19 distinct)
 SETS = {"155": {}, "20": {"limit": 20, "subset_seed": 40}}
-# recipe -> (preset with --full, preset on CPU, overrides): the CPU pair shares the demo's widths.
-# The variety terms are set explicitly, so each recipe means the same whatever the presets hold.
 
 
 def ada_ema(model: dict | None = None, train: dict | None = None) -> dict:
@@ -53,6 +51,8 @@ def ada_ema(model: dict | None = None, train: dict | None = None) -> dict:
     return {"model": {"d_mbstd": False, **(model or {})}, "train": {"mode_seeking": 0.0, **(train or {})}}
 
 
+# recipe -> (preset with --full, preset on CPU, overrides): the CPU pair shares the demo's widths.
+# The variety terms are set explicitly, so each recipe means the same whatever the presets hold.
 RECIPES = {
     "seed": ("seed", "seed", {}),
     "fewshot": ("fewshot", "fewshot-fast", {}),  # the presets as they are

@@ -79,7 +79,7 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
         fake, fake_names = _generate(runs, n, seed, device)
         source = f"{len(fake)} generated with seed {seed}"
     inputs = registry.EvalInputs(real=real_set.images, fake=fake, class_names=real_set.class_names)
-    if holdout is not None:
+    if holdout is not None and "memorization" in names:  # only the audit reads it
         inputs.holdout = real_dataset(run, holdout, log=lambda _: None).images
     if fake_names is not None:
         unknown = sorted(set(fake_names) - set(real_set.class_names))
