@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -230,7 +231,7 @@ def test_volume_options_are_validated(flag, value, message):
         RunConfig.from_dict({"data": {flag: value}})
 
 
-def test_train_flags_reach_the_config_and_the_reader(tmp_path):
+def test_train_flags_reach_the_config_the_reader_and_the_generator_files(tmp_path):
     import subprocess
     import sys
 
@@ -247,6 +248,9 @@ def test_train_flags_reach_the_config_and_the_reader(tmp_path):
     written = (run / "config.toml").read_text()
     for line in ('slices = 0.5', 'axis = "coronal"', 'brain_fraction = 0.2', 'clip_low = 1.0', 'clip_high = 99.0'):
         assert line in written
+    # the generator files alone say how the volumes became slices
+    volumes = json.loads((run / "generator.json").read_text())["volumes"]
+    assert volumes == {"slices": 0.5, "axis": "coronal", "brain_fraction": 0.2, "clip_low": 1.0, "clip_high": 99.0}
     for command in ("export", "import-keras"):
         result = subprocess.run([sys.executable, "-m", "braingan", command, "--help"], capture_output=True, text=True)
         assert result.returncode == 0 and "usage: braingan " + command in result.stdout

@@ -39,11 +39,16 @@ class Dataset:
         return len(self.images)
 
 
+def pixel_settings(config: DataConfig) -> tuple[Preprocessing, VolumeOptions]:
+    """Everything in ``config`` that decides the pixels: the cache key and generator.json record it."""
+    return (Preprocessing(resolution=config.resolution, crop=config.crop),
+            VolumeOptions(slices=config.slices, axis=config.axis, brain_fraction=config.brain_fraction,
+                          clip_low=config.clip_low, clip_high=config.clip_high))
+
+
 def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
     """Load ``config.path`` (or the embedded demo set when it is None) as a ``Dataset``."""
-    settings = Preprocessing(resolution=config.resolution, crop=config.crop)
-    volumes = VolumeOptions(slices=config.slices, axis=config.axis, brain_fraction=config.brain_fraction,
-                            clip_low=config.clip_low, clip_high=config.clip_high)
+    settings, volumes = pixel_settings(config)
     if config.path is None:
         from braingan.data.demo import load_demo_slices
 

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from braingan import __version__
 from braingan.config import RunConfig
 from braingan.data import Dataset
-from braingan.data.preprocess import Preprocessing
+from braingan.data.dataset import pixel_settings
 from braingan.devices import resolve_device
 from braingan.errors import BrainganError
 from braingan.io.generator_files import save_generator
@@ -188,6 +188,7 @@ class Trainer:
 
     def export_generator(self) -> None:
         data = self.config.data
+        preprocessing, volumes = pixel_settings(data)
         save_generator(self.run_dir, self.sampler, {
             "arch": self.config.model.arch,
             "kwargs": self.g_kwargs,
@@ -196,7 +197,8 @@ class Trainer:
             "classes": self.class_names,
             "conditional": self.config.model.conditional,
             "ema": self.ema is not None,
-            "preprocessing": Preprocessing(resolution=data.resolution, crop=data.crop).to_dict(),
+            "preprocessing": preprocessing.to_dict(),
+            "volumes": volumes.to_dict(),  # how DICOM series and NIfTI volumes became slices
             "steps": self.step,
             "braingan": __version__,
         })
