@@ -134,8 +134,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The same recipe at 64 px and the demo's widths, for CPUs: 24,000 images shown, as measured;
     # plus two pushes toward variety that won at 64 px in 2 seeds each (minibatch std in D and
     # the mode-seeking term in G's loss: lower MS-SSIM ratio in all 4 runs, fewer copies and a
-    # lower SWD on the 20 scans; mean ratio 1.085 over 4 seeds on 155). At 128 px one seed to
-    # 12,000 images showed no clear gain and a rough start, so `fewshot` does without them.
+    # lower SWD on the 20 scans; mean ratio 1.085 over 4 seeds on 155). At 128 px they led in one
+    # seed to 24,000 images (ratio 1.24 vs 1.50) after a rough start; until more seeds confirm
+    # it, `fewshot` does without them.
     "fewshot-fast": {
         "data": {"resolution": 64},
         "model": {"g_width": 128, "d_width": 32, "d_mbstd": True},
