@@ -7,11 +7,13 @@ against the training images (issue 4's metrics) with its base rate ("base": the 
 held-out real scans it flags, for the 20-scan runs), for the EMA generator and the live one. Rows
 go to benchmarks/out/<run>/snapshots.jsonl as they are measured (a run stopped by
 ``--deadline`` or a kill keeps them; a rerun resumes from the last checkpoint), with grids and
-the samples themselves (grid_/samples_<images>_<weights>.png/.npz, for FID elsewhere) beside
+the samples themselves (grid_/samples_<images>_<weights>.png/.npz, for `--table --fid`) beside
 them; the table is printed at the end. The metrics run on the CPU while training goes on.
 
     # 64 px on a CPU: fewshot-fast vs the seed's networks at the same (demo) widths
     python benchmarks/bench_fewshot.py
+    # the table again, with FID and KID of the saved samples (slow on a CPU: afterwards)
+    python benchmarks/bench_fewshot.py --table --fid
     # 128 px on a GPU: the fewshot preset vs the seed's exact networks, all runs at once
     python benchmarks/bench_fewshot.py --full --resolution 128 --device cuda --parallel \\
         --snapshots 6000 24000 48000 96000 150000 --deadline 400
@@ -179,16 +181,43 @@ def _percent(fraction: float | None) -> str:
     return "—" if fraction is None else f"{fraction:.0%}"
 
 
-def table(names: list[str]) -> None:
+class InceptionScores:
+    """FID and KID x1e3 of a row's saved samples against the 155 real scans at their resolution,
+    with the project's Inception features (``evaluate``'s): the metrics too slow to run during
+    training on a CPU, computed afterwards by ``--table --fid``."""
+
+    def __init__(self) -> None:
+        from braingan.metrics.inception import InceptionFeatures, locate_weights
+
+        path, note = locate_weights()
+        if path is None:
+            raise SystemExit(note)
+        self.features, self.reference = InceptionFeatures(path), {}
+
+    def __call__(self, run_dir: Path, row: dict) -> str:
+        from braingan.metrics.kid_fid import fid, kid
+
+        fake = np.load(run_dir / f"samples_{row['images']}_{row['weights']}.npz")["images"]
+        size = fake.shape[-1]
+        if size not in self.reference:
+            real = DataConfig(path=str(DATA), classes=["yes"], resolution=size)
+            self.reference[size] = self.features(load_dataset(real, log=_quiet).images)
+        real, generated = self.reference[size], self.features(fake)
+        return f" {fid(real, generated):>6.1f} {1e3 * kid(real, generated).mean:>6.1f}"
+
+
+def table(names: list[str], inception: InceptionScores | None = None) -> None:
     header = (f"{'run':<22} {'images':>7} {'weights':>7} {'SWD(155)':>9} {'MS-SSIM fake':>12} {'train':>6} "
-              f"{'ratio':>6} {'copies':>8} {'base':>5} {'min NN':>7} {'p':>5} {'img/s':>6}")
+              f"{'ratio':>6} {'copies':>8} {'base':>5} {'min NN':>7} {'p':>5} {'img/s':>6}"
+              + (f" {'FID':>6} {'KIDe3':>6}" if inception else ""))
     print(header)
     print("-" * len(header))
     for name in names:
         for r in _rows(OUT / name):
             print(f"{r['run']:<22} {r['images']:>7} {r['weights']:>7} {r['swd']:>9.1f} {r['msssim_fake']:>12.3f} "
                   f"{r['msssim_train']:>6.3f} {r['ratio']:>6.2f} {r['copies']:>4}/{r['samples']:<3} "
-                  f"{_percent(r.get('holdout_rate')):>5} {r['min_nn']:>7.3f} {r['augment_p']:>5.2f} {r['images_per_s']:>6.0f}")
+                  f"{_percent(r.get('holdout_rate')):>5} {r['min_nn']:>7.3f} {r['augment_p']:>5.2f} {r['images_per_s']:>6.0f}"
+                  + (inception(OUT / name, r) if inception else ""), flush=True)
 
 
 def main() -> None:
@@ -209,6 +238,8 @@ def main() -> None:
     parser.add_argument("--only", help=argparse.SUPPRESS)  # one run, in a --parallel child
     parser.add_argument("--until", type=float, help=argparse.SUPPRESS)  # the parent's deadline, absolute
     parser.add_argument("--table", action="store_true", help="print the table of what is measured, train nothing")
+    parser.add_argument("--fid", action="store_true",
+                        help="add FID and KID of the saved samples to the table (needs the Inception weights)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     snapshots = sorted(args.snapshots)
@@ -237,7 +268,7 @@ def main() -> None:
         else:
             for name, config in runs.items():
                 train_run(name, config, snapshots, args.samples, deadline)
-    table(list(runs))
+    table(list(runs), InceptionScores() if args.fid else None)
 
 
 if __name__ == "__main__":
