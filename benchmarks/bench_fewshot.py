@@ -50,14 +50,15 @@ SETS = {"155": {}, "20": {"limit": 20, "subset_seed": 40}}
 def ada_ema(model: dict | None = None, train: dict | None = None) -> dict:
     """Overrides for ADA + EMA on the seed's networks (the few-shot presets without the variety
     terms), plus ``model`` and ``train``."""
-    return {"model": {"d_mbstd": False, **(model or {})}, "train": {"mode_seeking": 0.0, **(train or {})}}
+    return {"model": {"d_mbstd": False, **(model or {})},
+            "train": {"mode_seeking": 0.0, "mode_seeking_ramp": 0, **(train or {})}}
 
 
 # recipe -> (preset with --full, preset on CPU, overrides): the CPU pair shares the demo's widths.
 # The variety terms are set explicitly, so each recipe means the same whatever the presets hold.
 RECIPES = {
     "seed": ("seed", "seed", {}),
-    "fewshot": ("fewshot", "fewshot-fast", {}),  # the presets as they are
+    "fewshot": ("fewshot", "fewshot-fast", {}),  # the presets as they are (before the variety terms: ada-ema)
     "ada-ema": ("fewshot", "fewshot-fast", ada_ema()),
     # DiffAugment's fixed p instead of ADA (fewest copies on the 20 scans at 64 px)
     "fixed": ("fewshot", "fewshot-fast", ada_ema(train={"augment": "fixed", "augment_p": 0.3})),
@@ -67,6 +68,9 @@ RECIPES = {
     # aimed at variety: minibatch std in D, and with it MSGAN's mode-seeking term in G's loss
     "mbstd": ("fewshot", "fewshot-fast", ada_ema(model={"d_mbstd": True})),
     "mbstd-ms": ("fewshot", "fewshot-fast", ada_ema(model={"d_mbstd": True}, train={"mode_seeking": 0.1})),
+    # the same with the mode-seeking weight rising from 0 over the first 5,000 images: `fewshot` at --full
+    "mbstd-ms-ramp": ("fewshot", "fewshot-fast",
+                      ada_ema(model={"d_mbstd": True}, train={"mode_seeking": 0.1, "mode_seeking_ramp": 5000})),
 }
 CPU_WIDTHS = {"g_width": 128, "d_width": 32}
 
@@ -197,7 +201,10 @@ class InceptionScores:
     def __call__(self, run_dir: Path, row: dict) -> str:
         from braingan.metrics.kid_fid import fid, kid
 
-        fake = np.load(run_dir / f"samples_{row['images']}_{row['weights']}.npz")["images"]
+        saved = run_dir / f"samples_{row['images']}_{row['weights']}.npz"
+        if not saved.exists():  # runs from before the samples were saved at every snapshot
+            return f" {'—':>6} {'—':>6}"
+        fake = np.load(saved)["images"]
         size = fake.shape[-1]
         if size not in self.reference:
             real = DataConfig(path=str(DATA), classes=["yes"], resolution=size)

@@ -33,10 +33,11 @@ def test_config_file_and_flags_layer_over_the_preset(small_yes, tmp_path):
     config.write_text('[train]\nlr = 0.001\nbatch_size = 2\n[model]\ng_width = 16\nd_width = 8\n')
     run = tmp_path / "run"
     args = ["train", str(small_yes), "--out", str(run), "--config", str(config), "--resolution", "32",
-            "--steps-per-epoch", "2", "--epochs", "1", "--batch-size", "3"]
+            "--steps-per-epoch", "2", "--epochs", "1", "--batch-size", "3", "--no-d-mbstd", "--mode-seeking-ramp", "9"]
     assert main(args) == 0
     written = (run / "config.toml").read_text()
     assert "lr = 0.001" in written and "batch_size = 3" in written and "steps_per_epoch = 2" in written
+    assert "d_mbstd = false" in written and "mode_seeking_ramp = 9" in written  # the preset has true, 5000
 
 
 def test_resume_extends_a_run(small_yes, tmp_path):

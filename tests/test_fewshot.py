@@ -10,6 +10,7 @@ from torch import nn
 import braingan
 from braingan.cli import main
 from braingan.config import preset
+from braingan.data import load_dataset
 from braingan.errors import BrainganError
 from braingan.models import build_discriminator, build_generator
 from braingan.models.minibatch_std import MinibatchStd
@@ -18,6 +19,7 @@ from braingan.training.augment import AdaptiveP, augment
 from braingan.training.checkpoint import load_checkpoint
 from braingan.training.ema import EMA
 from braingan.training.logs import LossLog
+from braingan.training.loop import Trainer
 from braingan.training.losses import get_loss
 from braingan.training.step import (
     GanModels,
@@ -343,15 +345,26 @@ def test_tiny_conditional_run_end_to_end(two_classes, tmp_path):
 
 
 def test_unconditional_run_gives_every_image_one_label_so_mode_seeking_pairs_them_all(two_classes, tmp_path):
-    from braingan.data import load_dataset
-    from braingan.training.loop import Trainer
-
     config = tiny_fewshot(two_classes)
     dataset = load_dataset(config.data, **QUIET)
     assert set(dataset.labels.tolist()) == {0, 1}
     assert Trainer(config, dataset, tmp_path / "plain", **QUIET).labels.unique().tolist() == [0]
     config.model.conditional = True
     assert torch.equal(Trainer(config, dataset, tmp_path / "cond", **QUIET).labels, dataset.labels)
+
+
+def test_mode_seeking_weight_rises_linearly_over_the_ramp_then_stays(small_yes, tmp_path):
+    config = tiny_fewshot(small_yes)
+    config.train.mode_seeking, config.train.mode_seeking_ramp = 0.1, 40  # batch 4: 10 steps
+    trainer = Trainer(config, load_dataset(config.data, **QUIET), tmp_path, **QUIET)
+
+    def weight_at(step: int) -> float:
+        trainer.step = step  # as a resumed run would have it
+        return trainer.step_options().mode_seeking
+
+    assert [weight_at(s) for s in (0, 4, 9, 30)] == pytest.approx([0.01, 0.05, 0.1, 0.1])
+    config.train.mode_seeking_ramp = 0
+    assert weight_at(0) == 0.1
 
 
 def test_fine_tune_starts_from_the_trained_weights(two_classes, small_yes, tmp_path):

@@ -73,6 +73,9 @@ class TrainConfig:
     r1_gamma: float = 0.0  # R1 penalty weight on reals; 0 is off
     r1_every: int = 16  # lazy R1: every k steps, scaled by k
     mode_seeking: float = 0.0  # weight of MSGAN's mode-seeking term in G's loss; 0 is off
+    # images shown over which that weight rises linearly from 0: an untrained G maps all noise to
+    # nearly one image, where the term (1 / distance) is huge and would drive G alone; 0: no ramp
+    mode_seeking_ramp: int = 0
     ema: float = 0.0  # decay of the generator's moving average per step; 0 is off
     augment: str = "off"  # "off", "fixed" (DiffAugment with probability augment_p) or "ada"
     augment_p: float = 0.0  # probability of each augmentation (ADA: its starting value)
@@ -126,17 +129,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"batch_size": 16, "steps_per_epoch": 300, "epochs": 5, "checkpoint_every": 300},
     },
     # Few-shot recipe, the default of `braingan train`: the seed's networks and optimiser, with
-    # adaptive augmentation of everything D sees and an EMA generator. It won issue 3's
-    # comparisons (128 px on a GPU, 64 px on a CPU): on the seed's 20 scans it copies far fewer
-    # training images than the seed, on 155 it has the lower FID and SWD; fixed-p augmentation
-    # and the dcgan family did worse (the latter is the `fewshot-dcgan` preset).
-    "fewshot": {"train": FEWSHOT_TRAIN},
-    # The same recipe at 64 px and the demo's widths, for CPUs: 24,000 images shown, as measured;
-    # plus two pushes toward variety that won at 64 px in 2 seeds each (minibatch std in D and
-    # the mode-seeking term in G's loss: lower MS-SSIM ratio in all 4 runs, fewer copies and a
-    # lower SWD on the 20 scans; mean ratio 1.085 over 4 seeds on 155). At 128 px they led in one
-    # seed to 24,000 images (ratio 1.24 vs 1.50) after a rough start; until more seeds confirm
-    # it, `fewshot` does without them.
+    # adaptive augmentation of everything D sees and an EMA generator, which won issue 3's
+    # comparisons against the seed (128 px on a GPU, 64 px on a CPU: far fewer copies of the 20
+    # scans, lower FID and SWD on 155; fixed-p augmentation and the dcgan family did worse).
+    # Plus two pushes toward variety: minibatch std in D, and the mode-seeking term in G's loss,
+    # its weight ramped over the first 5,000 images (unramped, it drove an untrained full-width G
+    # alone). At 128 px on 155 scans, in two seeds to 12,000 images, they lowered the MS-SSIM
+    # ratio at every snapshot (1.12-1.33 against 1.39-1.61), SWD lower or equal in 3 of 4 pairs,
+    # FID lower in the paired seed (benchmarks/RESULTS.md).
+    "fewshot": {"model": {"d_mbstd": True}, "train": {**FEWSHOT_TRAIN, "mode_seeking": 0.1, "mode_seeking_ramp": 5000}},
+    # The same recipe at 64 px and the demo's widths, for CPUs: 24,000 images shown, as measured
+    # (without the ramp, which came later: at 64 px the term starts 30x smaller than at 128 px).
+    # The variety terms won at 64 px in 2 seeds each: lower MS-SSIM ratio in all 4 runs, fewer
+    # copies and a lower SWD on the 20 scans; mean ratio 1.085 over 4 seeds on 155.
     "fewshot-fast": {
         "data": {"resolution": 64},
         "model": {"g_width": 128, "d_width": 32, "d_mbstd": True},
@@ -239,7 +244,7 @@ _POSITIVE = {
     "resolution", "limit", "latent_dim", "g_width", "d_width", "batch_size",
     "steps_per_epoch", "checkpoint_every", "log_every", "lr", "r1_every", "ada_every", "ada_images",
 }
-_NON_NEGATIVE = {"epochs", "adam_eps", "r1_gamma", "mode_seeking"}
+_NON_NEGATIVE = {"epochs", "adam_eps", "r1_gamma", "mode_seeking", "mode_seeking_ramp"}
 _FRACTIONS = {"ema", "augment_p", "ada_target"}
 AUGMENT_MODES = ("off", "fixed", "ada")
 

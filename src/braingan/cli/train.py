@@ -34,6 +34,7 @@ OVERRIDES: list[tuple[str, str, Any, str]] = [
     ("--r1-gamma", "train.r1_gamma", float, "R1 penalty weight on reals (0: off)"),
     ("--r1-every", "train.r1_every", int, "lazy R1: every K steps"),
     ("--mode-seeking", "train.mode_seeking", float, "weight of the mode-seeking term in G's loss (0: off)"),
+    ("--mode-seeking-ramp", "train.mode_seeking_ramp", int, "images shown over which that weight rises from 0"),
     ("--ema", "train.ema", float, "decay of the generator's moving average (0: off)"),
     ("--augment", "train.augment", str, "off, fixed (DiffAugment) or ada"),
     ("--augment-p", "train.augment_p", float, "augmentation probability (ada: its start)"),
@@ -48,14 +49,15 @@ OVERRIDES: list[tuple[str, str, Any, str]] = [
 
 
 # On/off flags: (flag, dotted config key, argparse action, help).
-SWITCHES: list[tuple[str, str, str, str]] = [
+SWITCHES: list[tuple[str, str, str | type[argparse.Action], str]] = [
     ("--no-crop", "data.crop", "store_false", "plain resize, as the seed notebook (default: crop to the head)"),
     ("--no-dedupe", "data.dedupe", "store_false", "keep byte-identical duplicate files"),
     ("--no-cache", "data.cache", "store_false", "preprocess again instead of using the cache"),
     ("--conditional", "model.conditional", "store_true",
      "class-conditional G and D (arch dcgan); then `generate --class NAME`"),
     ("--g-batchnorm", "model.g_batchnorm", "store_true", "batch norm in the generator (arch dcgan)"),
-    ("--d-mbstd", "model.d_mbstd", "store_true", "minibatch standard deviation in D (a push toward variety)"),
+    ("--d-mbstd", "model.d_mbstd", argparse.BooleanOptionalAction,
+     "minibatch standard deviation in D, a push toward variety (on in the fewshot presets)"),
     ("--no-fast", "train.fast", "store_false", "plain eager path: no channels_last, no fused Adam (default: fast)"),
 ]
 

@@ -171,11 +171,14 @@ class Trainer:
         return t.augment_p if t.augment == "fixed" else 0.0
 
     def step_options(self) -> StepOptions:
-        """Augmentation at the current p, and R1 (scaled by k) on every k-th step."""
+        """Augmentation at the current p, R1 (scaled by k) on every k-th step, and the
+        mode-seeking weight on its ramp."""
         t, p = self.config.train, self.augment_p
         r1 = t.r1_gamma / 2 * t.r1_every if t.r1_gamma and self.step % t.r1_every == 0 else 0.0
+        shown = (self.step + 1) * t.batch_size  # counting this step's images
+        ramp = min(1.0, shown / t.mode_seeking_ramp) if t.mode_seeking_ramp else 1.0
         return StepOptions(augment=partial(augment, p=p) if p > 0 else None, r1_weight=r1,
-                           mode_seeking=t.mode_seeking)
+                           mode_seeking=t.mode_seeking * ramp)
 
     @property
     def sampler(self) -> torch.nn.Module:
