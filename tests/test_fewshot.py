@@ -392,6 +392,12 @@ def test_fine_tune_starts_from_the_trained_weights(two_classes, small_yes, tmp_p
     wider.train.init = str(tmp_path / "four")
     with pytest.raises(BrainganError, match="--init needs the same"):
         braingan.train(wider, tmp_path / "wider", **QUIET)
+    # a run from before `fewshot` had minibatch std in D: the message names the switch
+    with_mbstd = tiny_fewshot(small_yes, steps=1)
+    with_mbstd.model.d_mbstd = True
+    with_mbstd.train.init = str(tmp_path / "four")
+    with pytest.raises(BrainganError, match="--no-d-mbstd"):
+        braingan.train(with_mbstd, tmp_path / "mbstd", **QUIET)
     missing = tiny_fewshot(small_yes, steps=1)
     missing.train.init = str(tmp_path / "nothing")
     with pytest.raises(BrainganError, match="no trained run"):

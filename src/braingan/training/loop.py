@@ -303,6 +303,6 @@ def _transfer(module: torch.nn.Module, source: dict[str, torch.Tensor], path: Pa
             continue
         if theirs is None or theirs.shape != value.shape:
             found = "missing" if theirs is None else f"of shape {tuple(theirs.shape)}, not {tuple(value.shape)}"
-            raise BrainganError(f"{path}: {key} is {found}; --init needs the same arch, resolution, widths "
-                                "and conditioning as that run")
+            raise BrainganError(f"{path}: {key} is {found}; --init needs the same arch, resolution, widths, "
+                                "minibatch std (--d-mbstd / --no-d-mbstd) and conditioning as that run")
     module.load_state_dict({k: v for k, v in source.items() if k in own}, strict=False)
