@@ -134,10 +134,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # scans, lower FID and SWD on 155; fixed-p augmentation and the dcgan family did worse).
     # Plus two pushes toward variety: minibatch std in D, and the mode-seeking term in G's loss,
     # its weight ramped over the first 5,000 images (unramped, it drove an untrained full-width G
-    # alone). At 128 px on a GPU to 48,000 images, weight 0.3 had the lowest SWD in every paired
-    # seed, on 155 scans 22.3-22.8 (0.1: 24.9-25.0; no terms: 28.8-29.3), an MS-SSIM ratio of
-    # 1.09-1.16 there (1.06-1.25; 1.41-1.47), and on the 20 scans 3-11 copies of 300 (6-7;
-    # 30-35), FID unchanged (benchmarks/RESULTS.md).
+    # alone). At 128 px on a GPU to 48,000 images, weight 0.3 had the lowest SWD and ratio in
+    # every paired seed: on 155 scans SWD 22.3-22.8 (0.1: 24.9-25.0; no terms: 28.8-29.3) and an
+    # MS-SSIM ratio of 1.01-1.14 with every pair counted (1.14-1.23; 1.46-1.49); on the 20 scans
+    # 3-11 copies of 300 (6-7; 30-35); FID unchanged (benchmarks/RESULTS.md).
     "fewshot": {"model": {"d_mbstd": True}, "train": {**FEWSHOT_TRAIN, "mode_seeking": 0.3, "mode_seeking_ramp": 5000}},
     # The same recipe at 64 px and the demo's widths, for CPUs: 24,000 images shown, as measured
     # (without the ramp, which came later: at 64 px the term starts 30x smaller than at 128 px).
