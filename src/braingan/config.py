@@ -142,7 +142,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The same recipe at 64 px and the demo's widths, for CPUs: 24,000 images shown, as measured
     # (without the ramp, which came later: at 64 px the term starts 30x smaller than at 128 px).
     # The variety terms won at 64 px in 2 seeds each: lower MS-SSIM ratio in all 4 runs, fewer
-    # copies and a lower SWD on the 20 scans; mean ratio 1.085 over 4 seeds on 155.
+    # copies and a lower SWD on the 20 scans; mean ratio 1.085 over 4 seeds on 155. Adding the
+    # ramp, or the ramp and weight 0.3 (as in `fewshot`), was mixed here: a lower ratio and fewer
+    # copies on the 20 scans, but a higher SWD there, in 2 seeds.
     "fewshot-fast": {
         "data": {"resolution": 64},
         "model": {"g_width": 128, "d_width": 32, "d_mbstd": True},
