@@ -2,9 +2,11 @@
 
 Each (recipe, data set) run trains in one process and is measured at every ``--snapshots``
 count of images shown: SWD to the 155 real scans (lower is better), pairwise MS-SSIM of
-samples vs the training set's (within 10% = no collapse) and the nearest-neighbour copy audit
-against the training images (issue 4's metrics) with its base rate ("base": the fraction of
-held-out real scans it flags, for the 20-scan runs), for the EMA generator and the live one. Rows
+samples over the training set's, every pair counted ("ratio": within 10% = no collapse), and
+the nearest-neighbour copy audit against the training images (issue 4's metrics). For the
+20-scan runs, the same two measures on the real scans they never saw give the yardsticks: the
+ratio those new patients' scans score ("unseen") and the fraction of them the audit flags
+("base"). Both for the EMA generator and the live one. Rows
 go to benchmarks/out/<run>/snapshots.jsonl as they are measured (a run stopped by
 ``--deadline`` or a kill keeps them; a rerun resumes from the last checkpoint), with grids and
 the samples themselves (grid_/samples_<images>_<weights>.png/.npz, for `--table --fid`) beside
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -77,7 +80,7 @@ CPU_WIDTHS = {"g_width": 128, "d_width": 32}
 
 
 def run_config(recipe: str, subset: dict, resolution: int, full: bool, device: str, seed: int,
-               mode_seeking: float) -> RunConfig:
+               mode_seeking: float, mirror: bool) -> RunConfig:
     full_preset, cpu_preset, overrides = RECIPES[recipe]
     config = preset(full_preset if full else cpu_preset)
     if not full:
@@ -89,6 +92,8 @@ def run_config(recipe: str, subset: dict, resolution: int, full: bool, device: s
     config.train.device, config.train.seed = device, seed
     if mode_seeking:
         config.train.mode_seeking = mode_seeking
+    if mirror:
+        config.train.mirror = True
     config.train.log_every = 50  # a host sync per step would idle a GPU; the math is the same
     return config
 
@@ -110,6 +115,14 @@ class Measure:
         reference = DataConfig(path=str(DATA), classes=["yes"], resolution=config.data.resolution)
         self.reference = load_dataset(reference, log=_quiet).images
         self.train = train.images.unique(dim=0)
+        self.mirror = config.train.mirror
+        # the real scans the run never saw (none for the 155 runs): their own pairwise MS-SSIM over
+        # the training set's is the ratio a generator of new patients would score, as the audit's
+        # held-out rate is the copies it would be flagged for
+        seen = {image.numpy().tobytes() for image in self.train}
+        unseen = [image for image in self.reference if image.numpy().tobytes() not in seen]
+        self.unseen = torch.stack(unseen) if len(unseen) > 1 else None
+        self.unseen_msssim: float | None = None
         self.run_dir, self.samples = run_dir, samples
         self.meta = {"latent_dim": config.model.latent_dim, "classes": ["yes"], "resolution": config.data.resolution}
         self.pending: list[Future] = []
@@ -124,18 +137,24 @@ class Measure:
         self.pending.append(self._worker.submit(self._measure, fake, row))
 
     def _measure(self, fake: torch.Tensor, row: dict) -> None:
-        from braingan.metrics.diversity import diversity
+        from braingan.metrics.diversity import diversity, pairwise_ms_ssim
         from braingan.metrics.memorization import audit
         from braingan.metrics.swd import swd
 
         tag = f"{row['images']}_{row['weights']}"
         save_png(self.run_dir / f"grid_{tag}.png", grid(to_uint8(fake[:40]), 4, 10))
         np.savez_compressed(self.run_dir / f"samples_{tag}.npz", images=to_uint8(fake))
-        d = diversity(self.train, fake)
+        # every pair: 1,000 random pairs (evaluate's default) move the ratio by about ±0.05, half
+        # the ±10% band it is judged by (RESULTS.md); at most 44,850 pairs here, ~30 s on 2 cores
+        d = diversity(self.train, fake, pairs=math.comb(len(fake), 2))
+        if self.unseen is not None and self.unseen_msssim is None:
+            self.unseen_msssim = pairwise_ms_ssim(self.unseen, math.comb(len(self.unseen), 2))
         # the 155 scans as held-out set: for the 20-scan runs, the rate at which the audit flags the
         # scans they never saw (copies of their 19 set aside); for the 155 runs none is left
-        memo = audit(self.train, fake, holdout=self.reference).summary()
+        memo = audit(self.train, fake, holdout=self.reference, mirror=self.mirror).summary()
+        unseen_ratio = None if self.unseen_msssim is None else self.unseen_msssim / d.real
         row.update(swd=swd(self.reference, fake).mean, msssim_fake=d.fake, msssim_train=d.real, ratio=d.fake / d.real,
+                   unseen_ratio=unseen_ratio,
                    copies=memo["flagged"], samples=self.samples, min_nn=memo["min_distance"],
                    holdout_rate=memo["holdout_flagged_fraction"])
         with open(self.run_dir / "snapshots.jsonl", "a") as f:
@@ -182,6 +201,10 @@ def train_run(name: str, config: RunConfig, snapshots: list[int], samples: int, 
     measure.wait()
 
 
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
 def _percent(fraction: float | None) -> str:
     return "—" if fraction is None else f"{fraction:.0%}"
 
@@ -216,14 +239,15 @@ class InceptionScores:
 
 def table(names: list[str], inception: InceptionScores | None = None) -> None:
     header = (f"{'run':<22} {'images':>7} {'weights':>7} {'SWD(155)':>9} {'MS-SSIM fake':>12} {'train':>6} "
-              f"{'ratio':>6} {'copies':>8} {'base':>5} {'min NN':>7} {'p':>5} {'img/s':>6}"
+              f"{'ratio':>6} {'unseen':>6} {'copies':>8} {'base':>5} {'min NN':>7} {'p':>5} {'img/s':>6}"
               + (f" {'FID':>6} {'KIDe3':>6}" if inception else ""))
     print(header)
     print("-" * len(header))
     for name in names:
         for r in _rows(OUT / name):
             print(f"{r['run']:<22} {r['images']:>7} {r['weights']:>7} {r['swd']:>9.1f} {r['msssim_fake']:>12.3f} "
-                  f"{r['msssim_train']:>6.3f} {r['ratio']:>6.2f} {r['copies']:>4}/{r['samples']:<3} "
+                  f"{r['msssim_train']:>6.3f} {r['ratio']:>6.2f} {_ratio(r.get('unseen_ratio')):>6} "
+                  f"{r['copies']:>4}/{r['samples']:<3} "
                   f"{_percent(r.get('holdout_rate')):>5} {r['min_nn']:>7.3f} {r['augment_p']:>5.2f} {r['images_per_s']:>6.0f}"
                   + (inception(OUT / name, r) if inception else ""), flush=True)
 
@@ -240,6 +264,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="training seed (other than 0: a repeat, named -s<seed>)")
     parser.add_argument("--mode-seeking", type=float, default=0.0,
                         help="add MSGAN's mode-seeking term with this weight to every recipe (runs named -ms<weight>)")
+    parser.add_argument("--mirror", action="store_true",
+                        help="train every recipe on left-right flips too (runs named -mirror)")
     parser.add_argument("--parallel", action="store_true", help="every run in its own process, all at once")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
     parser.add_argument("--deadline", type=float, help="seconds from now after which no chunk starts")
@@ -253,9 +279,9 @@ def main() -> None:
     snapshots = sorted(args.snapshots)
     deadline = args.until or (time.time() + args.deadline if args.deadline else None)
     tag = (f"{args.resolution}px" + ("-full" if args.full else "") + (f"-ms{args.mode_seeking:g}" if args.mode_seeking else "")
-           + (f"-s{args.seed}" if args.seed else ""))
+           + ("-mirror" if args.mirror else "") + (f"-s{args.seed}" if args.seed else ""))
     runs = {f"{recipe}-{size}-{tag}": run_config(recipe, subset, args.resolution, args.full, args.device, args.seed,
-                                                 args.mode_seeking)
+                                                 args.mode_seeking, args.mirror)
             for size, subset in SETS.items() if size in args.sets for recipe in args.recipes}
     if args.only:
         train_run(args.only, runs[args.only], snapshots, args.samples, deadline)

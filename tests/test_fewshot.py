@@ -367,6 +367,33 @@ def test_mode_seeking_weight_rises_linearly_over_the_ramp_then_stays(small_yes, 
     assert weight_at(0) == 0.1
 
 
+def _rows_found(rows: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """1.0 for each of ``rows`` equal to one of ``images`` (flattened), else 0.0."""
+    return (rows[:, None] == images.flatten(1)[None]).all(-1).any(1).float()
+
+
+def test_mirror_shows_d_each_real_scan_flipped_about_half_the_time(small_yes, tmp_path, monkeypatch):
+    config = tiny_fewshot(small_yes, steps=25)
+    dataset = load_dataset(config.data, **QUIET)
+    shown = []
+
+    def spy(models, loss, real, *args):
+        shown.append(real.detach().clone())
+        return train_step(models, loss, real, *args)
+
+    monkeypatch.setattr("braingan.training.loop.train_step", spy)
+    for mirror in (False, True):
+        config.train.mirror, shown[:] = mirror, []
+        Trainer(config, dataset, tmp_path / str(mirror), **QUIET).fit()
+        reals = torch.cat(shown).flatten(1)
+        as_is, flipped = (_rows_found(reals, images) for images in (dataset.images, dataset.images.flip(-1)))
+        assert torch.all(torch.maximum(as_is, flipped) == 1)  # every real is a scan, as it is or flipped
+        if mirror:
+            assert 0.3 < flipped.mean() < 0.7
+        else:
+            assert flipped.sum() == 0
+
+
 def test_fine_tune_starts_from_the_trained_weights(two_classes, small_yes, tmp_path):
     source = tiny_fewshot(two_classes, steps=3)
     source.model.conditional = True

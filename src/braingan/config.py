@@ -76,6 +76,9 @@ class TrainConfig:
     # images shown over which that weight rises linearly from 0: an untrained G maps all noise to
     # nearly one image, where the term (1 / distance) is huge and would drive G alone; 0: no ramp
     mode_seeking_ramp: int = 0
+    # each real image shown left-right flipped with probability 1/2 (StyleGAN2-ADA's --mirror):
+    # doubles a small set of near-symmetric heads, and G learns the flipped scans too
+    mirror: bool = False
     ema: float = 0.0  # decay of the generator's moving average per step; 0 is off
     augment: str = "off"  # "off", "fixed" (DiffAugment with probability augment_p) or "ada"
     augment_p: float = 0.0  # probability of each augmentation (ADA: its starting value)

@@ -69,6 +69,7 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
     names = registry.parse(metrics)
     if n < 2 and fake_dir is None:
         raise BrainganError(f"--n must be at least 2, not {n}")
+    trained = saved_config(run)
     real_set = real_dataset(run, real, log=lambda _: None)
     resolution = real_set.images.shape[-1]
 
@@ -78,7 +79,8 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
         runs = runs_per_class or {"": run}
         fake, fake_names = _generate(runs, n, seed, device)
         source = f"{len(fake)} generated with seed {seed}"
-    inputs = registry.EvalInputs(real=real_set.images, fake=fake, class_names=real_set.class_names)
+    inputs = registry.EvalInputs(real=real_set.images, fake=fake, class_names=real_set.class_names,
+                                 mirror=trained.train.mirror)
     if holdout is not None and "memorization" in names:  # only the audit reads it
         inputs.holdout = real_dataset(run, holdout, log=lambda _: None).images
     if fake_names is not None:
@@ -112,14 +114,16 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
         results[name]["seconds"] = round(time.perf_counter() - start, 2)
         log(f"{name}: done in {results[name]['seconds']:.1f} s")
 
-    training_data = saved_config(run).data.path or "the embedded demo set"
+    training_data = trained.data.path or "the embedded demo set"
     report = {
         "braingan": __version__, "run": str(run), "real": str(real or training_data),
         "n_real": len(real_set), "n_fake": len(fake), "fake": source, "resolution": resolution,
         "holdout": str(holdout) if holdout is not None else None,
         "inception": inputs.inception_note or None, "metrics": results, "skipped": skipped,
         "notes": {"real_preprocessing": "the run's own data config (crop, pad, resize), as in training",
-                  "memorization_against": "the real set above (by default the run's training images)"},
+                  "memorization_against": "the real set above (by default the run's training images)"
+                                          + (", and its left-right flips (the run trained on them)"
+                                             if inputs.mirror else "")},
     }
     atomic_write_text(out / METRICS_FILE, json.dumps(report, indent=2, default=float) + "\n")
     if "memorization_pairs" in inputs.extras:
@@ -130,6 +134,6 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
 def reject_memorized(run: str | Path, images: np.ndarray, log: Log = print) -> tuple[np.ndarray, list[int]]:
     """Drop generated uint8 images that the memorization audit flags against the run's training set."""
     train = real_dataset(run, log=lambda _: None).images
-    result = memorization.audit(train, images)
+    result = memorization.audit(train, images, mirror=saved_config(run).train.mirror)
     keep = np.setdiff1d(np.arange(len(images)), result.flagged)
     return images[keep], sorted(result.flagged)

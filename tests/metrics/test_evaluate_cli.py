@@ -80,6 +80,20 @@ def test_evaluate_fake_folder_of_training_copies_flags_them_all(tiny_run: tuple[
     assert f"of {memo['holdout_n']} held-out real scans" in page and "against 100.0% of the generated" in page
 
 
+def test_evaluate_of_a_run_trained_with_mirror_flags_flipped_copies(tiny_run: tuple[Path, Path],
+                                                                     tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", str(tiny_run[1]), "--out", str(run), *TINY, "--mirror"]) == 0
+    flipped = tmp_path / "flipped"
+    for i, image in enumerate(to_uint8(real_dataset(run, log=lambda _: None).images.flip(-1))):
+        save_png(flipped / f"flip_{i:02d}.png", image)
+    assert main(["evaluate", str(run), "--fake", str(flipped), "--metrics", "memorization"]) == 0
+    report = json.loads((run / "metrics.json").read_text())
+    memo = report["metrics"]["memorization"]
+    assert memo["flagged"] == report["n_fake"] and all(pair["flipped"] for pair in memo["pairs"])
+    assert "left-right flips" in report["notes"]["memorization_against"]
+
+
 def test_reject_memorized_says_how_many(tiny_run: tuple[Path, Path], tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     run, _ = tiny_run

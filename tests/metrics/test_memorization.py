@@ -54,3 +54,15 @@ def test_closest_pairs_image_shows_sample_over_its_neighbour(real32: torch.Tenso
     picture = closest_pairs_image(result, real32, fake, pairs=2, gap=4)
     assert picture.shape == (2 * 32 + 4, 2 * 32 + 4) and picture.dtype == np.uint8
     assert np.array_equal(picture[:32, :32], picture[36:, :32])  # the copy sits over its original
+
+
+def test_mirror_audit_flags_flipped_copies_and_keeps_the_unflipped_thresholds(real32: torch.Tensor) -> None:
+    train = real32[:40]
+    flipped = train[[2, 9]].flip(-1)
+    plain, mirrored = audit(train, flipped), audit(train, flipped, mirror=True)
+    assert sorted(mirrored.flagged) == [0, 1] and list(mirrored.nearest) == [2, 9] and mirrored.mirrored.all()
+    assert np.allclose(mirrored.distance, 0, atol=1e-3)
+    assert np.all(plain.distance > 0.01) and not plain.mirrored.any()  # a flipped scan is no pixel copy
+    assert mirrored.threshold_distance == plain.threshold_distance  # a scan's mirror is not another scan
+    picture = closest_pairs_image(mirrored, train, flipped, pairs=1, gap=0)
+    assert np.array_equal(picture[:32], picture[32:])  # the neighbour is shown flipped, as matched

@@ -58,6 +58,8 @@ SWITCHES: list[tuple[str, str, str | type[argparse.Action], str]] = [
     ("--g-batchnorm", "model.g_batchnorm", "store_true", "batch norm in the generator (arch dcgan)"),
     ("--d-mbstd", "model.d_mbstd", argparse.BooleanOptionalAction,
      "minibatch standard deviation in D, a push toward variety (on in the fewshot presets)"),
+    ("--mirror", "train.mirror", argparse.BooleanOptionalAction,
+     "show each real scan left-right flipped half the time: doubles a small set (see README)"),
     ("--no-fast", "train.fast", "store_false", "plain eager path: no channels_last, no fused Adam (default: fast)"),
 ]
 

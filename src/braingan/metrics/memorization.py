@@ -37,7 +37,8 @@ class MemorizationResult:
     distance: np.ndarray  # [n_fake] RMS pixel distance to the nearest training image
     nearest: np.ndarray  # [n_fake] index of that training image
     ssim: np.ndarray  # [n_fake] best SSIM among the candidates
-    ssim_nearest: np.ndarray  # [n_fake] index of the training image with that SSIM
+    ssim_nearest: np.ndarray  # [n_fake] index of the training image with that SSIM (either way round)
+    mirrored: np.ndarray  # [n_fake] True where the nearest is that training image flipped left-right
     threshold_distance: float
     threshold_ssim: float
     percentile: float
@@ -135,31 +136,38 @@ def _flags(distance: np.ndarray, ssim_: np.ndarray, t: Thresholds) -> np.ndarray
     return (distance <= t.distance) | (ssim_ >= t.ssim) | (distance == 0)
 
 
-def audit(train: Images, fake: Images, percentile: float = PERCENTILE, holdout: Images | None = None) -> MemorizationResult:
+def audit(train: Images, fake: Images, percentile: float = PERCENTILE, holdout: Images | None = None,
+          mirror: bool = False) -> MemorizationResult:
     """Nearest training image of every generated image; flag those closer than real scans come.
 
     A sample is flagged when its pixel distance is at or below the calibrated distance, or its
     SSIM at or above the calibrated SSIM (so exact copies are always caught). With ``holdout``
     (real scans not trained on), the same thresholds are applied to them too: the base rate.
+    ``mirror`` (for runs trained with left-right flips): the flipped training images count as
+    training images too. The thresholds still come from the unflipped scans, since a scan's own
+    mirror image is not a different scan.
     """
     train, fake = as_tensor(train, "training images"), as_tensor(fake, "generated images")
     same_size(train, fake, "memorization audit")
     thresholds = calibrate(train, percentile)
-    d, idx, s, s_idx = _nearest(fake, train, exclude_self=False)
+    searched = torch.cat([train, train.flip(-1)]) if mirror else train
+    d, idx, s, s_idx = _nearest(fake, searched, exclude_self=False)
     d_np, s_np = d.numpy(), s.numpy()
     hit = _flags(d_np, s_np, thresholds)
     flagged = [int(i) for i in np.flatnonzero(hit)[np.argsort(d_np[hit], kind="stable")]]
-    baseline = None if holdout is None else holdout_baseline(train, as_tensor(holdout, "held-out images"), thresholds)
-    return MemorizationResult(distance=d_np, nearest=idx.numpy(), ssim=s_np, ssim_nearest=s_idx.numpy(),
+    baseline = None if holdout is None else holdout_baseline(searched, as_tensor(holdout, "held-out images"), thresholds)
+    n = len(train)
+    return MemorizationResult(distance=d_np, nearest=idx.numpy() % n, ssim=s_np, ssim_nearest=s_idx.numpy() % n,
+                              mirrored=idx.numpy() >= n,
                               threshold_distance=thresholds.distance, threshold_ssim=thresholds.ssim,
                               percentile=percentile, real_near_duplicates=thresholds.duplicates, flagged=flagged,
                               holdout=baseline)
 
 
 def holdout_baseline(train: torch.Tensor, holdout: torch.Tensor, thresholds: Thresholds) -> HoldoutBaseline:
-    """How many held-out real scans the audit flags. Those that are the same scan as a training
-    image (closer than the calibration's duplicate distance) are set aside: they are the
-    training image, not a new patient."""
+    """How many held-out real scans the audit flags against ``train`` (with its mirror images when
+    the audit searches those). Those that are the same scan as a training image (closer than the
+    calibration's duplicate distance) are set aside: they are the training image, not a new patient."""
     same_size(train, holdout, "memorization audit (held-out scans)")
     d, _, s, _ = _nearest(holdout, train, exclude_self=False)
     d_np, s_np = d.numpy(), s.numpy()
@@ -177,4 +185,5 @@ def closest_pairs_image(result: MemorizationResult, train: Images, fake: Images,
     order = np.argsort(result.distance, kind="stable")[:pairs]
     top = fake_u8[order]
     bottom = train_u8[result.nearest[order]]
+    bottom[result.mirrored[order]] = bottom[result.mirrored[order]][..., ::-1]
     return grid(np.concatenate([top, bottom]), rows=2, cols=len(order), gap=gap)

@@ -26,6 +26,7 @@ class EvalInputs:
     fake_labels: np.ndarray | None = None
     class_names: list[str] = field(default_factory=list)
     holdout: torch.Tensor | None = None  # real scans not trained on: the memorization audit's base rate
+    mirror: bool = False  # the run trained on left-right flips: the audit searches the flipped real images too
     extras: dict = field(default_factory=dict)  # images for the report (memorization pairs)
     _features: dict = field(default_factory=dict)
 
@@ -81,11 +82,12 @@ def _diversity(x: EvalInputs) -> dict:
 
 
 def _memorization(x: EvalInputs) -> dict:
-    r = memorization.audit(x.real, x.fake, holdout=x.holdout)
+    r = memorization.audit(x.real, x.fake, holdout=x.holdout, mirror=x.mirror)
     x.extras["memorization_pairs"] = memorization.closest_pairs_image(r, x.real, x.fake)
     summary = r.summary()
-    summary["pairs"] = [{"sample": int(i), "train_index": int(r.nearest[i]), "distance": float(r.distance[i]),
-                         "ssim": float(r.ssim[i])} for i in np.argsort(r.distance, kind="stable")[:8]]
+    summary["pairs"] = [{"sample": int(i), "train_index": int(r.nearest[i]), "flipped": bool(r.mirrored[i]),
+                         "distance": float(r.distance[i]), "ssim": float(r.ssim[i])}
+                        for i in np.argsort(r.distance, kind="stable")[:8]]
     return summary
 
 

@@ -224,9 +224,12 @@ class Trainer:
                                     generator=self.batch_rng)[local]
                 z = torch.randn(t.batch_size, self.config.model.latent_dim, device=self.device,
                                 generator=self.batch_rng)[local]
+                reals = self.images[idx]
+                if t.mirror:  # drawn after z, so runs without it keep the seed's exact stream
+                    flip = torch.rand(t.batch_size, device=self.device, generator=self.batch_rng)[local] < 0.5
+                    reals = torch.where(flip[:, None, None, None], reals.flip(-1), reals)
                 p = self.augment_p
-                stats = train_step(self.step_models, self.loss, self.images[idx], z, self.labels[idx],
-                                   self.step_options())
+                stats = train_step(self.step_models, self.loss, reals, z, self.labels[idx], self.step_options())
                 if self.ema:
                     self.ema.update(self.models.generator, self.step)
                 if self.ada:
