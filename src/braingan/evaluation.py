@@ -64,7 +64,8 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
     """Compute ``metrics`` for ``run`` and write ``metrics.json`` (and the memorization pairs) to ``out``.
 
     ``holdout``: real scans the run did not train on (a folder; copies of training scans in it are
-    set aside), which the memorization audit flags at the base rate a sample is compared with."""
+    set aside), which the memorization audit flags at the base rate a sample is compared with,
+    and whose own pairwise MS-SSIM is the diversity a generator of new patients would show."""
     run, out = Path(run), Path(out) if out is not None else Path(run)
     names = registry.parse(metrics)
     if n < 2 and fake_dir is None:
@@ -81,7 +82,7 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
         source = f"{len(fake)} generated with seed {seed}"
     inputs = registry.EvalInputs(real=real_set.images, fake=fake, class_names=real_set.class_names,
                                  mirror=trained.train.mirror)
-    if holdout is not None and "memorization" in names:  # only the audit reads it
+    if holdout is not None and {"memorization", "diversity"} & set(names):  # only these read it
         inputs.holdout = real_dataset(run, holdout, log=lambda _: None).images
     if fake_names is not None:
         unknown = sorted(set(fake_names) - set(real_set.class_names))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from braingan.metrics.diversity import diversity, pairwise_ms_ssim
+from braingan.metrics.diversity import diversity, not_in, pairwise_ms_ssim
 from braingan.metrics.ssim import ms_ssim, scales_for, ssim
 
 
@@ -27,3 +27,13 @@ def test_collapsed_set_has_low_diversity(real32: torch.Tensor, noise32: torch.Te
 def test_pairs_are_capped_and_tiny_sets_are_nan(real32: torch.Tensor) -> None:
     assert pairwise_ms_ssim(real32, pairs=10, seed=0) == pytest.approx(pairwise_ms_ssim(real32, pairs=10, seed=0))
     assert torch.isnan(torch.tensor(pairwise_ms_ssim(real32[:1])))
+
+
+def test_holdout_yardstick_leaves_out_the_training_scans(real32: torch.Tensor) -> None:
+    train = real32[:19]
+    unseen = not_in(real32, train)
+    assert len(unseen) <= len(real32) - 19  # (fewer if a left-out file decodes to a training scan)
+    assert not any(torch.equal(u, t) for u in unseen for t in train)
+    result = diversity(train, real32[19:], holdout=real32)
+    assert result.holdout_n == len(unseen) and result.holdout == pytest.approx(pairwise_ms_ssim(unseen))
+    assert diversity(real32, real32[:5], holdout=real32).holdout is None  # nothing left out: no yardstick

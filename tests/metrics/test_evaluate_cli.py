@@ -66,9 +66,13 @@ def test_evaluate_fake_folder_of_training_copies_flags_them_all(tiny_run: tuple[
     train = real_dataset(run, log=lambda _: None).images  # preprocessed exactly as the run saw them
     for i, image in enumerate(to_uint8(train)):
         save_png(copies / f"copy_{i:02d}.png", image)
-    assert main(["evaluate", str(run), "--fake", str(copies), "--metrics", "memorization,swd",
+    assert main(["evaluate", str(run), "--fake", str(copies), "--metrics", "memorization,swd,diversity",
                  "--holdout", str(DETECTION / "yes")]) == 0
     report = json.loads((run / "metrics.json").read_text())
+    # The copies are exactly as varied as the training scans; the 129 scans left out set the yardstick.
+    variety = report["metrics"]["diversity"]
+    assert variety["ratio"] == pytest.approx(1.0, abs=0.01) and variety["holdout_n"] <= 141 - 12
+    assert variety["holdout_ratio"] == pytest.approx(variety["holdout"] / variety["real"])
     memo = report["metrics"]["memorization"]
     assert memo["flagged"] == report["n_fake"] == report["n_real"]
     assert memo["min_distance"] < 0.01 and memo["max_ssim"] > 0.99

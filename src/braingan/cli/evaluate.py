@@ -27,8 +27,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--run-per-class", metavar="CLASS=RUN,...",
                         help="one unconditional run per class for the utility study, e.g. yes=runs/yes,no=runs/no")
     parser.add_argument("--holdout", type=Path,
-                        help="real scans not trained on: how often the memorization audit flags new patients "
-                             "(copies of training scans in it are set aside)")
+                        help="real scans not trained on: how often the memorization audit flags new patients, "
+                             "and how varied they are (copies of training scans in it are set aside)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed for the samples")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (generation)")
     parser.set_defaults(handler=run_evaluate)

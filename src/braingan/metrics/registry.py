@@ -25,7 +25,7 @@ class EvalInputs:
     real_labels: np.ndarray | None = None
     fake_labels: np.ndarray | None = None
     class_names: list[str] = field(default_factory=list)
-    holdout: torch.Tensor | None = None  # real scans not trained on: the memorization audit's base rate
+    holdout: torch.Tensor | None = None  # real scans not trained on: base rate (memorization), yardstick (diversity)
     mirror: bool = False  # the run trained on left-right flips: the audit searches the flipped real images too
     extras: dict = field(default_factory=dict)  # images for the report (memorization pairs)
     _features: dict = field(default_factory=dict)
@@ -77,8 +77,11 @@ def _prdc(x: EvalInputs) -> dict:
 
 
 def _diversity(x: EvalInputs) -> dict:
-    r = diversity.diversity(x.real, x.fake)
-    return {"fake": r.fake, "real": r.real, "ratio": r.fake / r.real if r.real else None, "pairs": r.pairs}
+    r = diversity.diversity(x.real, x.fake, holdout=x.holdout)
+    result = {"fake": r.fake, "real": r.real, "ratio": r.fake / r.real if r.real else None, "pairs": r.pairs}
+    if r.holdout is not None and r.real:  # the ratio new patients' scans score: the yardstick for "ratio"
+        result.update(holdout=r.holdout, holdout_ratio=r.holdout / r.real, holdout_n=r.holdout_n)
+    return result
 
 
 def _memorization(x: EvalInputs) -> dict:
