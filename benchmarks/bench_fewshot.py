@@ -72,7 +72,7 @@ RECIPES = {
     "mbstd": ("fewshot", "fewshot-fast", ada_ema(model={"d_mbstd": True})),
     "mbstd-ms": ("fewshot", "fewshot-fast", ada_ema(model={"d_mbstd": True}, train={"mode_seeking": 0.1})),
     # the same with the mode-seeking weight rising from 0 over the first 5,000 images: `fewshot`
-    # at --full with the weight it had before the 48,000-image comparison (now 0.3)
+    # at --full with the weight it had before the 48,000-image comparison (now 0.5)
     "mbstd-ms-ramp": ("fewshot", "fewshot-fast",
                       ada_ema(model={"d_mbstd": True}, train={"mode_seeking": 0.1, "mode_seeking_ramp": 5000})),
 }
