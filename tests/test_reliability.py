@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import save as save_safetensors
 
 import braingan
 from braingan.cli import main
 from braingan.config import load_toml
-from braingan.io.generator_files import load_generator
+from braingan.io.generator_files import load_generator, save_generator
+from braingan.models.seed_dcgan import SeedGenerator
 from braingan.training import loop
 from braingan.training.checkpoint import load_checkpoint
 from braingan.training.health import NumericalFault
@@ -96,6 +98,25 @@ def test_sigkill_at_random_moments_and_inside_a_checkpoint_write(small_yes, tmp_
     assert f"at step {resumed_from} of {total}" in out  # continued from the last complete checkpoint
     assert logged_steps(run) == list(range(1, total + 1))  # every step once: replayed rows were replaced
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == total
+
+
+def test_generator_weights_describe_themselves_when_a_crash_splits_the_export(tmp_path):
+    """The export writes weights, then generator.json; a crash between them leaves new weights
+    beside the old JSON, and the weights' own header still says what they are."""
+    kwargs = {"latent_dim": 100, "resolution": 32, "g_width": 16}
+    meta = {"arch": "seed_dcgan", "kwargs": kwargs, "resolution": 32, "latent_dim": 100, "classes": ["yes"]}
+    torch.manual_seed(0)
+    old, new = SeedGenerator(**kwargs), SeedGenerator(**kwargs)
+    save_generator(tmp_path, old, {**meta, "steps": 10})
+    stale = (tmp_path / "generator.json").read_text()
+    save_generator(tmp_path, new, {**meta, "steps": 20})
+    (tmp_path / "generator.json").write_text(stale)  # as if the process died before the second write
+    generator, loaded = load_generator(tmp_path)
+    assert loaded["steps"] == 20
+    assert all(torch.equal(a, b) for a, b in zip(generator.state_dict().values(), new.state_dict().values()))
+    # Weights written before they carried a header still load, described by the JSON.
+    (tmp_path / "generator.safetensors").write_bytes(save_safetensors(dict(old.state_dict())))
+    assert load_generator(tmp_path)[1]["steps"] == 10
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
