@@ -142,7 +142,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the same (0.5): on the seed's 20 scans 1.50-1.64, 1.36-1.49, 1.27-1.42 (the scans they left
     # out score 1.25), with SWD 29-31 and 2-11 copies of 300 at 0.3 and 0.5; on 155 scans weight
     # 0.5 (one seed) had SWD 22.2 and ratio 1.00 (0.3: 22.3-22.8, 1.01-1.14; no terms: 28.8-29.3,
-    # 1.46-1.49). FID unchanged (benchmarks/RESULTS.md).
+    # 1.46-1.49); at 24,000 images, in three seeds, a lower ratio than 0.3 for an SWD 0.7-2.2
+    # higher. FID unchanged (benchmarks/RESULTS.md).
     "fewshot": {"model": {"d_mbstd": True}, "train": {**FEWSHOT_TRAIN, "mode_seeking": 0.5, "mode_seeking_ramp": 5000}},
     # The recipe at 64 px and the demo's widths, for CPUs: 24,000 images shown, as measured, with
     # mode-seeking weight 0.1 and no ramp (at 64 px the term starts 30x smaller than at 128 px).
