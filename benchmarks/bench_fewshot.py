@@ -137,10 +137,10 @@ class Measure:
         tag = f"{row['images']}_{row['weights']}"
         save_png(self.run_dir / f"grid_{tag}.png", grid(to_uint8(fake[:40]), 4, 10))
         np.savez_compressed(self.run_dir / f"samples_{tag}.npz", images=to_uint8(fake))
-        # Every pair: 1,000 random pairs (evaluate's default) move the ratio by about ±0.05, half
-        # the ±10% band it is judged by (RESULTS.md); at most 44,850 pairs, ~30 s on 2 cores. The
-        # 155 scans are the held-out set: for the 20-scan runs, the scans they never saw (copies of
-        # their 19 set aside) give the ratio new patients score ("unseen") and the rate at which
+        # Every pair: even evaluate's 10,000 random pairs spread a reading by ~1% over draws, and
+        # 1,000 moved the ratio by about ±0.05 (RESULTS.md); at most 44,850 pairs, ~12 s on 2 cores.
+        # The 155 scans are the held-out set: for the 20-scan runs, the scans they never saw (copies
+        # of their 19 set aside) give the ratio new patients score ("unseen") and the rate at which
         # the audit flags them ("base"); for the 155 runs none is left.
         d = diversity(self.train, fake, pairs=math.comb(len(fake), 2), holdout=self.reference)
         memo = audit(self.train, fake, holdout=self.reference, mirror=self.mirror).summary()

@@ -4,15 +4,38 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from braingan.metrics import diversity as diversity_module
 from braingan.metrics.diversity import diversity, not_in, pairwise_ms_ssim
-from braingan.metrics.ssim import ms_ssim, scales_for, ssim
+from braingan.metrics.ssim import (
+    SCALE_WEIGHTS,
+    _ssim_parts,
+    ms_ssim_pairs,
+    scales_for,
+    ssim,
+)
 
 
 def test_ssim_and_ms_ssim_of_identical_images_are_one(real32: torch.Tensor) -> None:
     assert torch.allclose(ssim(real32[:5], real32[:5]), torch.ones(5), atol=1e-5)
-    assert torch.allclose(ms_ssim(real32[:5], real32[:5]), torch.ones(5), atol=1e-5)
+    same = torch.arange(5)
+    assert torch.allclose(ms_ssim_pairs(real32, same, same), torch.ones(5), atol=1e-5)
     assert scales_for(32) == 2 and scales_for(128) == 4 and scales_for(256) == 5
+
+
+def test_ms_ssim_pairs_equals_the_pair_by_pair_formula(real32: torch.Tensor) -> None:
+    """Blurring each image once per scale gives what blurring all five maps of every pair gives."""
+    x = F.interpolate(real32[:12], size=64, mode="bilinear")  # 3 scales
+    i, j = torch.triu_indices(12, 12, offset=1)
+    a, b, terms = x[i], x[j], []
+    for level in range(scales_for(64)):
+        s, cs = _ssim_parts(a, b)
+        terms.append((s if level == scales_for(64) - 1 else cs).clamp(min=0))
+        a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+    weights = torch.tensor(SCALE_WEIGHTS[:len(terms)])
+    expected = torch.stack(terms, dim=1).pow(weights / weights.sum()).prod(dim=1)
+    assert torch.allclose(ms_ssim_pairs(x, i, j), expected, atol=1e-6)
 
 
 def test_collapsed_set_has_low_diversity(real32: torch.Tensor, noise32: torch.Tensor) -> None:
@@ -27,6 +50,18 @@ def test_collapsed_set_has_low_diversity(real32: torch.Tensor, noise32: torch.Te
 def test_pairs_are_capped_and_tiny_sets_are_nan(real32: torch.Tensor) -> None:
     assert pairwise_ms_ssim(real32, pairs=10, seed=0) == pytest.approx(pairwise_ms_ssim(real32, pairs=10, seed=0))
     assert torch.isnan(torch.tensor(pairwise_ms_ssim(real32[:1])))
+
+
+def test_a_set_too_large_for_memory_is_sampled(real32: torch.Tensor, monkeypatch) -> None:
+    """Above MAX_PIXELS the pairs come from a random subset: bounded memory, nearly the same mean."""
+    everything = pairwise_ms_ssim(real32, pairs=10**9)
+    seen = []
+    monkeypatch.setattr(diversity_module, "ms_ssim_pairs", lambda x, i, j: seen.append(len(x)) or ms_ssim_pairs(x, i, j))
+    monkeypatch.setattr(diversity_module, "MAX_PIXELS", 80 * 32 * 32)
+    sampled = pairwise_ms_ssim(real32, pairs=10**9)
+    assert seen == [80] and len(real32) > 80
+    assert sampled == pytest.approx(pairwise_ms_ssim(real32, pairs=10**9))  # the same subset each time
+    assert sampled != everything and sampled == pytest.approx(everything, rel=0.1)
 
 
 def test_holdout_yardstick_leaves_out_the_training_scans(real32: torch.Tensor) -> None:

@@ -19,10 +19,15 @@ from dataclasses import dataclass
 import torch
 
 from braingan.metrics.arrays import Images, as_tensor
-from braingan.metrics.ssim import ms_ssim
+from braingan.metrics.ssim import ms_ssim_pairs
 
-PAIRS = 1000
-BATCH = 256
+# Random pairs make a reading noisy: over draws of 1,000 pairs it spread by 2.2% (sd), a fifth
+# of the ±10% band a collapse check reads it against; over draws of 10,000, by 0.9%
+# (benchmarks/RESULTS.md).
+PAIRS = 10_000
+# Pairs are drawn among at most this many pixels' worth of images (1,024 at 128 px): the
+# per-image maps ms_ssim_pairs keeps then stay near 200 MB.
+MAX_PIXELS = 2 ** 24
 
 
 @dataclass
@@ -35,17 +40,21 @@ class DiversityResult:
 
 
 def pairwise_ms_ssim(images: Images, pairs: int = PAIRS, seed: int = 0) -> float:
-    """Mean MS-SSIM over up to ``pairs`` random pairs of distinct images (all pairs when fewer)."""
+    """Mean MS-SSIM over up to ``pairs`` random pairs of distinct images (all pairs when fewer);
+    from a larger set than MAX_PIXELS allows, among a random subset of it."""
     x = as_tensor(images)
-    n = len(x)
-    if n < 2:
+    if len(x) < 2:
         return float("nan")
+    draw = torch.Generator().manual_seed(seed)
+    most = max(2, MAX_PIXELS // (x.shape[-1] * x.shape[-2]))
+    if len(x) > most:
+        x = x[torch.randperm(len(x), generator=draw)[:most]]
+    n = len(x)
     i, j = torch.triu_indices(n, n, offset=1)
     if len(i) > pairs:
-        pick = torch.randperm(len(i), generator=torch.Generator().manual_seed(seed))[:pairs]
+        pick = torch.randperm(len(i), generator=draw)[:pairs]
         i, j = i[pick], j[pick]
-    values = [ms_ssim(x[i[k:k + BATCH]], x[j[k:k + BATCH]]) for k in range(0, len(i), BATCH)]
-    return float(torch.cat(values).mean())
+    return float(ms_ssim_pairs(x, i, j).mean())
 
 
 def not_in(images: Images, reference: Images) -> torch.Tensor:
