@@ -89,8 +89,8 @@ def ms_ssim_pairs(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Te
 
     Each image's blurred mean and square are computed once per scale, not once for every pair
     it is in, which leaves one blur per pair instead of five (2.8x faster for 3,000 pairs of the
-    141 scans at 128 px, the same values to 3e-7). Holds those maps for all of ``x``: pass a set of bounded
-    size."""
+    141 scans at 128 px, the same values to 3e-7). Holds those maps for all of ``x``: pass a
+    set of bounded size."""
     x = x.float()
     scales = scales_for(min(x.shape[-2:]))
     terms = []
