@@ -38,8 +38,8 @@ def main() -> None:
         os.environ["BRAINGAN_CACHE"] = str(Path(tmp) / "cache")  # first-time costs, as for a new user
         config = preset("seed")
         config.data.path, config.data.resolution = str(args.real), 128
-        config.train.steps_per_epoch, config.train.epochs, config.train.checkpoint_every = 2, 1, 2
-        config.train.device = "cpu"
+        config.run.steps_per_epoch, config.run.epochs, config.run.checkpoint_every = 2, 1, 2
+        config.run.device = "cpu"
         run = api.train(config, Path(tmp) / "run", log=lambda _: None)
 
         path, note = locate_weights()

@@ -89,12 +89,12 @@ def run_config(recipe: str, subset: dict, resolution: int, full: bool, device: s
     for key, value in subset.items():
         setattr(config.data, key, value)
     apply_overrides(config, overrides, f"recipe {recipe!r}")
-    config.train.device, config.train.seed = device, seed
+    config.run.device, config.run.seed = device, seed
     if mode_seeking:
-        config.train.mode_seeking = mode_seeking
+        config.loss.mode_seeking = mode_seeking
     if mirror:
-        config.train.mirror = True
-    config.train.log_every = 50  # a host sync per step would idle a GPU; the math is the same
+        config.augment.mirror = True
+    config.run.log_every = 50  # a host sync per step would idle a GPU; the math is the same
     return config
 
 
@@ -115,7 +115,7 @@ class Measure:
         reference = DataConfig(path=str(DATA), classes=["yes"], resolution=config.data.resolution)
         self.reference = load_dataset(reference, log=_quiet).images
         self.train = train.images.unique(dim=0)
-        self.mirror = config.train.mirror
+        self.mirror = config.augment.mirror
         self.run_dir, self.samples = run_dir, samples
         self.meta = {"latent_dim": config.model.latent_dim, "classes": ["yes"], "resolution": config.data.resolution}
         self.pending: list[Future] = []
@@ -167,7 +167,7 @@ def train_run(name: str, config: RunConfig, snapshots: list[int], samples: int, 
     if trainer.checkpoint_path.exists():
         trainer.resume()
     measure = Measure(config, dataset, run_dir, samples)
-    t = config.train
+    t = config.run
     start, start_step = time.time(), trainer.step
     for images in snapshots:
         steps = images // t.batch_size

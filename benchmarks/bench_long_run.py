@@ -55,7 +55,7 @@ def main() -> None:
 
     config = preset(args.preset)
     config.data.path = args.data
-    t = config.train
+    t = config.run
     t.steps_per_epoch = min(t.steps_per_epoch, args.steps)
     t.epochs = -(-args.steps // t.steps_per_epoch)
     run_dir = args.out or Path(tempfile.mkdtemp(prefix="bench_long_run_"))

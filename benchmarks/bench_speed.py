@@ -89,18 +89,17 @@ def _reference_step(models, loss, real, z, labels) -> None:
 def run_case(case: str, device: torch.device, repeats: int, warmup: int) -> dict:
     from braingan.config import preset
     from braingan.models import build_discriminator, build_generator
-    from braingan.models.registry import generator_kwargs
     from braingan.training import fastpath
     from braingan.training.losses import get_loss
     from braingan.training.step import GanModels, train_step
 
     config = preset("seed")
-    m, t = config.model, config.train
+    m, o = config.model, config.optim
     fast = case.endswith("fast") or case == "fast_thp"
     torch.backends.cudnn.benchmark = False  # cases share a process in gpu_check.py
     fastpath.tune_backend(device, fast)
     torch.manual_seed(0)
-    G = build_generator(m.arch, **generator_kwargs(m.arch, m.latent_dim, 128, m.g_width, 1)).to(device)
+    G = build_generator(m.arch, resolution=128, width=m.g_width, latent_dim=m.latent_dim).to(device)
     G = fastpath.prepare_module(G, fast)
     labels = torch.zeros(GEN_BATCH, dtype=torch.int64, device=device)
     if case.startswith("generate"):
@@ -111,10 +110,10 @@ def run_case(case: str, device: torch.device, repeats: int, warmup: int) -> dict
             G(z, labels)
         images = GEN_BATCH
     else:
-        D = fastpath.prepare_module(build_discriminator(m.arch, 128, m.d_width, 1).to(device), fast)
-        adam = {"lr": t.lr, "betas": (t.beta1, t.beta2), "eps": t.adam_eps}
+        D = fastpath.prepare_module(build_discriminator(m.arch, resolution=128, width=m.d_width).to(device), fast)
+        adam = {"lr": o.lr, "betas": (o.beta1, o.beta2), "eps": o.eps}
         models = GanModels(G, D, fastpath.adam(G.parameters(), fast, **adam), fastpath.adam(D.parameters(), fast, **adam))
-        loss = get_loss(t.loss)
+        loss = get_loss(config.loss.gan)
         data = fastpath.prepare_images(torch.rand(20, 1, 128, 128, device=device) * 2 - 1, fast)
         step = _reference_step if case == "reference" else train_step
 

@@ -33,18 +33,18 @@ def equivalence(device: torch.device, steps: int = 5) -> tuple[float, float]:
     """Largest |loss| and |weight| differences between CPU plain and GPU fast after ``steps``."""
     from braingan.config import preset
     from braingan.models import build_discriminator, build_generator
-    from braingan.models.registry import generator_kwargs
     from braingan.training import fastpath
     from braingan.training.losses import get_loss
     from braingan.training.step import GanModels, train_step
 
-    m, t = preset("seed").model, preset("seed").train
-    adam = {"lr": t.lr, "betas": (t.beta1, t.beta2), "eps": t.adam_eps}
+    seed = preset("seed")
+    m, o = seed.model, seed.optim
+    adam = {"lr": o.lr, "betas": (o.beta1, o.beta2), "eps": o.eps}
     runs = []
     for where, fast in ((torch.device("cpu"), False), (device, True)):
         torch.manual_seed(0)
-        G = fastpath.prepare_module(build_generator(m.arch, **generator_kwargs(m.arch, 100, 128, 256, 1)).to(where), fast)
-        D = fastpath.prepare_module(build_discriminator(m.arch, 128, 64, 1).to(where), fast)
+        G = fastpath.prepare_module(build_generator(m.arch, resolution=128, width=256, latent_dim=100).to(where), fast)
+        D = fastpath.prepare_module(build_discriminator(m.arch, resolution=128, width=64).to(where), fast)
         for layer in D.modules():
             if isinstance(layer, nn.Dropout):
                 layer.p = 0.0
@@ -54,7 +54,7 @@ def equivalence(device: torch.device, steps: int = 5) -> tuple[float, float]:
         for _ in range(steps):
             real = torch.rand(4, 1, 128, 128, generator=inputs) * 2 - 1
             z = torch.randn(4, 100, generator=inputs)
-            stats = train_step(models, get_loss(t.loss), real.to(where), z.to(where), torch.zeros(4, dtype=torch.int64, device=where))
+            stats = train_step(models, get_loss(seed.loss.gan), real.to(where), z.to(where), torch.zeros(4, dtype=torch.int64, device=where))
             losses.append(torch.stack([stats.d_loss, stats.g_loss]).cpu())
         runs.append((torch.stack(losses), {k: v.cpu() for k, v in {**G.state_dict(), **D.state_dict()}.items()}))
     (loss_a, w_a), (loss_b, w_b) = runs
@@ -65,23 +65,23 @@ def preset_generators(device: torch.device, peak: float) -> list[tuple[str, int,
     """(preset, batch, images/s, GFLOP per batch, % of peak) of each preset's generator, fast path."""
     from braingan.config import PRESETS, preset
     from braingan.models import build_generator
-    from braingan.models.registry import generator_kwargs
     from braingan.training import fastpath
 
     rows = []
     for name in PRESETS:
         c = preset(name)
-        kwargs = generator_kwargs(c.model.arch, c.model.latent_dim, c.data.resolution, c.model.g_width, 1)
-        G = fastpath.prepare_module(build_generator(c.model.arch, **kwargs).to(device), True)
-        z = torch.randn(c.train.batch_size, c.model.latent_dim, device=device)
-        labels = torch.zeros(c.train.batch_size, dtype=torch.int64, device=device)
+        G = build_generator(c.model.arch, resolution=c.data.resolution, width=c.model.g_width,
+                            latent_dim=c.model.latent_dim)
+        G = fastpath.prepare_module(G.to(device), True)
+        z = torch.randn(c.run.batch_size, c.model.latent_dim, device=device)
+        labels = torch.zeros(c.run.batch_size, dtype=torch.int64, device=device)
 
         @torch.inference_mode()
         def fn() -> None:
             G(z, labels)
         gflop = _gflop(fn)
         median = statistics.median(_timed(fn, device, repeats=50, warmup=10))
-        rows.append((name, c.train.batch_size, c.train.batch_size / median, gflop, 100 * gflop / median / peak))
+        rows.append((name, c.run.batch_size, c.run.batch_size / median, gflop, 100 * gflop / median / peak))
     return rows
 
 

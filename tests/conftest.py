@@ -59,11 +59,11 @@ def tiny_config(data: Path | None, steps: int = 6, **train: object) -> RunConfig
     config.data.path = None if data is None else str(data)
     config.data.resolution = 32
     config.model.g_width, config.model.d_width = 16, 8
-    config.train.steps_per_epoch = steps
-    config.train.epochs = 1
-    config.train.checkpoint_every = steps
+    config.run.steps_per_epoch = steps
+    config.run.epochs = 1
+    config.run.checkpoint_every = steps
     for key, value in train.items():
-        setattr(config.train, key, value)
+        setattr(config.run, key, value)
     return config
 
 

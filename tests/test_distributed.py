@@ -93,7 +93,7 @@ def test_torchrun_trains_with_two_processes_and_resumes_with_one(small_yes, tmp_
 
     # The same run continued by one process (a different K): the global batch is unchanged.
     config = braingan.api.saved_config(run)
-    config.train.epochs = 2
+    config.run.epochs = 2
     braingan.train(config, run, resume=True, log=lambda _: None)
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2 * STEPS
     assert [int(r["step"]) for r in LossLog(run / "log.csv").read()] == list(range(1, 2 * STEPS + 1))

@@ -14,7 +14,6 @@ from braingan.data import load_dataset
 from braingan.errors import BrainganError
 from braingan.models import build_discriminator, build_generator
 from braingan.models.minibatch_std import MinibatchStd
-from braingan.models.registry import generator_kwargs
 from braingan.training.augment import AdaptiveP, augment
 from braingan.training.checkpoint import load_checkpoint
 from braingan.training.ema import EMA
@@ -38,9 +37,9 @@ def tiny_fewshot(data, steps=4, resolution=32):
     config.data.path = str(data)
     config.data.resolution = resolution
     config.model.g_width, config.model.d_width, config.model.latent_dim = 8, 8, 16
-    t = config.train
-    t.batch_size, t.steps_per_epoch, t.epochs, t.checkpoint_every = 4, steps, 1, steps
-    t.r1_every, t.augment, t.augment_p, t.ada_every, t.ada_images = 2, "ada", 0.2, 2, 40
+    r, a = config.run, config.augment
+    r.batch_size, r.steps_per_epoch, r.epochs, r.checkpoint_every = 4, steps, 1, steps
+    config.loss.r1_every, a.mode, a.p, a.ada_every, a.ada_images = 2, "ada", 0.2, 2, 40
     return config
 
 
@@ -60,8 +59,8 @@ def two_classes(tmp_path, detection_dir):
 @pytest.mark.parametrize("resolution", [64, 128, 256])
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_dcgan_shapes(resolution, batch_norm):
-    G = build_generator("dcgan", **generator_kwargs("dcgan", 16, resolution, 4, 0, batch_norm))
-    D = build_discriminator("dcgan", resolution, 4, 0)
+    G = build_generator("dcgan", resolution=resolution, width=4, num_classes=0, latent_dim=16, batch_norm=batch_norm)
+    D = build_discriminator("dcgan", resolution=resolution, width=4)
     images = G(torch.randn(2, 16))
     assert images.shape == (2, 1, resolution, resolution)
     assert images.min() >= -1 and images.max() <= 1
@@ -70,18 +69,19 @@ def test_dcgan_shapes(resolution, batch_norm):
 
 def test_dcgan_refuses_resolutions_that_are_not_powers_of_two():
     with pytest.raises(BrainganError, match="power of two"):
-        build_generator("dcgan", latent_dim=8, resolution=96, g_width=4)
+        build_generator("dcgan", resolution=96, width=4, latent_dim=8)
 
 
 def test_seed_arch_refuses_conditioning():
-    with pytest.raises(BrainganError, match="use arch 'dcgan'"):
-        generator_kwargs("seed_dcgan", 100, 64, 16, 2)
+    for build in (build_generator, build_discriminator):
+        with pytest.raises(BrainganError, match="no class embedding; the dcgan family has one"):
+            build("seed_dcgan", resolution=64, width=16, num_classes=2)
 
 
 def test_conditional_output_depends_on_the_label():
     torch.manual_seed(0)
-    G = build_generator("dcgan", **generator_kwargs("dcgan", 16, 32, 4, 3))
-    D = build_discriminator("dcgan", 32, 4, 3)
+    G = build_generator("dcgan", resolution=32, width=4, num_classes=3, latent_dim=16)
+    D = build_discriminator("dcgan", resolution=32, width=4, num_classes=3)
     z = torch.randn(1, 16).repeat(3, 1)
     labels = torch.arange(3)
     images = G(z, labels)
@@ -136,8 +136,8 @@ def test_mode_seeking_penalty_is_noise_over_image_distance_for_pairs_that_share_
 
 def test_mode_seeking_enters_g_loss_only():
     torch.manual_seed(0)
-    G = build_generator("dcgan", **generator_kwargs("dcgan", 8, 32, 4, 0, False))
-    D = build_discriminator("dcgan", 32, 4, 0).eval()  # eval: spectral norm's estimate stays put
+    G = build_generator("dcgan", resolution=32, width=4, num_classes=0, latent_dim=8, batch_norm=False)
+    D = build_discriminator("dcgan", resolution=32, width=4, num_classes=0).eval()  # eval: spectral norm's estimate stays put
     real, z, labels = torch.rand(4, 1, 32, 32) * 2 - 1, torch.randn(4, 8), torch.zeros(4, dtype=torch.long)
     losses = []
     for weight in (0.0, 1.0):
@@ -153,7 +153,7 @@ def test_minibatch_std_gives_d_the_variety_of_each_half_of_its_batch_separately(
     out = MinibatchStd(4)(x)
     assert out.shape == (8, 4, 8, 8) and torch.equal(out[:, :3], x)
     assert out[:4, 3].max() < 1e-3 < 0.1 < out[4:, 3].min()  # look-alike group vs varied group
-    D = build_discriminator("seed_dcgan", 32, 4, 0, mbstd_group=4).eval()
+    D = build_discriminator("seed_dcgan", resolution=32, width=4, num_classes=0, mbstd_group=4).eval()
     real = torch.rand(4, 1, 32, 32) * 2 - 1
     a, b = D(torch.cat([real, torch.rand(4, 1, 32, 32)])), D(torch.cat([real, -torch.ones(4, 1, 32, 32)]))
     assert torch.equal(a[:4], b[:4]) and not torch.allclose(a[4:], b[4:])  # reals never grouped with fakes
@@ -163,11 +163,12 @@ def test_fewshot_fast_trains_with_mbstd_groups_that_fit_the_batch_and_mode_seeki
     weights = {}
     for mode_seeking in (0.1, 0.0):  # the preset's weight, then none
         config = preset("fewshot-fast")
-        assert config.model.d_mbstd and config.train.mode_seeking == 0.1
+        assert config.model.d_mbstd and config.loss.mode_seeking == 0.1
         config.data.path, config.data.resolution = str(small_yes), 32
         config.model.g_width, config.model.d_width = 8, 4
-        t = config.train
-        t.batch_size, t.steps_per_epoch, t.epochs, t.checkpoint_every, t.mode_seeking = 2, 2, 1, 2, mode_seeking
+        r = config.run
+        r.batch_size, r.steps_per_epoch, r.epochs, r.checkpoint_every = 2, 2, 1, 2
+        config.loss.mode_seeking = mode_seeking
         braingan.train(config, tmp_path / str(mode_seeking), **QUIET)
         weights[mode_seeking] = load_checkpoint(tmp_path / str(mode_seeking) / "checkpoints" / "last.pt")
     assert weights[0.1]["discriminator"]["head.weight"].shape == (1, (4 * 4 + 1) * 4 * 4)  # the std channel
@@ -202,8 +203,8 @@ def test_step_shows_d_real_and_fake_through_the_same_augmentation():
         calls.append(len(x))
         return augment(x, 1.0)
 
-    G = build_generator("dcgan", **generator_kwargs("dcgan", 8, 32, 4, 0))
-    D = build_discriminator("dcgan", 32, 4, 0)
+    G = build_generator("dcgan", resolution=32, width=4, num_classes=0, latent_dim=8)
+    D = build_discriminator("dcgan", resolution=32, width=4, num_classes=0)
     models = GanModels(G, D, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()))
     real, labels = torch.rand(3, 1, 32, 32) * 2 - 1, torch.zeros(3, dtype=torch.int64)
     stats = train_step(models, get_loss("hinge"), real, torch.randn(3, 8), labels, StepOptions(augment=spy, r1_weight=1.0))
@@ -233,8 +234,8 @@ def test_r1_with_augmentation_needs_no_double_backward_through_the_resampling(mo
     """CUDA cannot differentiate grid_sample's backward (the CPU can): R1 must not need it."""
     sample = torch.nn.functional.grid_sample
     monkeypatch.setattr(torch.nn.functional, "grid_sample", lambda x, grid, **_: _GridSampleOnce.apply(x, grid, sample))
-    G = build_generator("seed_dcgan", **generator_kwargs("seed_dcgan", 8, 32, 8, 0))
-    D = build_discriminator("seed_dcgan", 32, 4, 0)
+    G = build_generator("seed_dcgan", resolution=32, width=8, num_classes=0, latent_dim=8)
+    D = build_discriminator("seed_dcgan", resolution=32, width=4, num_classes=0)
     models = GanModels(G, D, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()))
     real, labels = torch.rand(4, 1, 32, 32) * 2 - 1, torch.zeros(4, dtype=torch.int64)
     stats = train_step(models, get_loss("bce"), real, torch.randn(4, 8), labels,
@@ -252,7 +253,7 @@ class AlwaysReal(nn.Module):
 
 
 def test_ada_raises_p_when_d_always_says_real_and_lowers_it_otherwise():
-    G = build_generator("dcgan", **generator_kwargs("dcgan", 8, 32, 4, 0))
+    G = build_generator("dcgan", resolution=32, width=4, num_classes=0, latent_dim=8)
     D = AlwaysReal()
     models = GanModels(G, D, torch.optim.SGD(G.parameters(), lr=0), torch.optim.SGD(D.parameters(), lr=0))
     ada = AdaptiveP(p=0.0, target=0.6, every=2, images=80, batch_size=4)
@@ -308,7 +309,7 @@ def test_fewshot_run_resumes_exactly_with_ema_r1_and_ada(small_yes, tmp_path):
     braingan.train(tiny_fewshot(small_yes, steps=8), tmp_path / "straight", **QUIET)
     braingan.train(tiny_fewshot(small_yes, steps=4), tmp_path / "resumed", **QUIET)
     second = braingan.api.saved_config(tmp_path / "resumed")
-    second.train.epochs = 2
+    second.run.epochs = 2
     braingan.train(second, tmp_path / "resumed", resume=True, **QUIET)
     a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
     b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
@@ -355,7 +356,7 @@ def test_unconditional_run_gives_every_image_one_label_so_mode_seeking_pairs_the
 
 def test_mode_seeking_weight_rises_linearly_over_the_ramp_then_stays(small_yes, tmp_path):
     config = tiny_fewshot(small_yes)
-    config.train.mode_seeking, config.train.mode_seeking_ramp = 0.1, 40  # batch 4: 10 steps
+    config.loss.mode_seeking, config.loss.mode_seeking_ramp = 0.1, 40  # batch 4: 10 steps
     trainer = Trainer(config, load_dataset(config.data, **QUIET), tmp_path, **QUIET)
 
     def weight_at(step: int) -> float:
@@ -363,7 +364,7 @@ def test_mode_seeking_weight_rises_linearly_over_the_ramp_then_stays(small_yes, 
         return trainer.step_options().mode_seeking
 
     assert [weight_at(s) for s in (0, 4, 9, 30)] == pytest.approx([0.01, 0.05, 0.1, 0.1])
-    config.train.mode_seeking_ramp = 0
+    config.loss.mode_seeking_ramp = 0
     assert weight_at(0) == 0.1
 
 
@@ -383,7 +384,7 @@ def test_mirror_shows_d_each_real_scan_flipped_about_half_the_time(small_yes, tm
 
     monkeypatch.setattr("braingan.training.loop.train_step", spy)
     for mirror in (False, True):
-        config.train.mirror, shown[:] = mirror, []
+        config.augment.mirror, shown[:] = mirror, []
         Trainer(config, dataset, tmp_path / str(mirror), **QUIET).fit()
         reals = torch.cat(shown).flatten(1)
         as_is, flipped = (_rows_found(reals, images) for images in (dataset.images, dataset.images.flip(-1)))
@@ -402,8 +403,8 @@ def test_fine_tune_starts_from_the_trained_weights(two_classes, small_yes, tmp_p
 
     target = tiny_fewshot(small_yes, steps=1)
     target.model.conditional = True
-    target.train.epochs = 0  # no step: what is saved is what --init loaded
-    target.train.init = str(tmp_path / "four")
+    target.run.epochs = 0  # no step: what is saved is what --init loaded
+    target.run.init = str(tmp_path / "four")
     messages = []
     braingan.train(target, tmp_path / "tuned", log=messages.append)
     after = load_checkpoint(tmp_path / "tuned" / "checkpoints" / "last.pt")
@@ -416,16 +417,16 @@ def test_fine_tune_starts_from_the_trained_weights(two_classes, small_yes, tmp_p
 
     wider = tiny_fewshot(small_yes, steps=1)
     wider.model.g_width = 16
-    wider.train.init = str(tmp_path / "four")
+    wider.run.init = str(tmp_path / "four")
     with pytest.raises(BrainganError, match="--init needs the same"):
         braingan.train(wider, tmp_path / "wider", **QUIET)
     # a run from before `fewshot` had minibatch std in D: the message names the switch
     with_mbstd = tiny_fewshot(small_yes, steps=1)
     with_mbstd.model.d_mbstd = True
-    with_mbstd.train.init = str(tmp_path / "four")
+    with_mbstd.run.init = str(tmp_path / "four")
     with pytest.raises(BrainganError, match="--no-d-mbstd"):
         braingan.train(with_mbstd, tmp_path / "mbstd", **QUIET)
     missing = tiny_fewshot(small_yes, steps=1)
-    missing.train.init = str(tmp_path / "nothing")
+    missing.run.init = str(tmp_path / "nothing")
     with pytest.raises(BrainganError, match="no trained run"):
         braingan.train(missing, tmp_path / "missing", **QUIET)

@@ -47,7 +47,7 @@ def test_transposed_conv_doubles_the_size():
 
 
 def test_scaled_down_seed_shape_for_the_demo():
-    G, D = SeedGenerator(resolution=64, g_width=128), SeedDiscriminator(resolution=64, d_width=32)
+    G, D = SeedGenerator(resolution=64, width=128), SeedDiscriminator(resolution=64, width=32)
     images = G(torch.randn(2, 100))
     assert images.shape == (2, 1, 64, 64)
     assert D(images).shape == (2,)

@@ -18,7 +18,7 @@ from safetensors.torch import save as save_safetensors
 import braingan
 from braingan.cli import main
 from braingan.config import load_toml
-from braingan.io.generator_files import load_generator, save_generator
+from braingan.io.generator_files import GeneratorFile, load_generator, save_generator
 from braingan.models.seed_dcgan import SeedGenerator
 from braingan.training import loop
 from braingan.training.checkpoint import load_checkpoint
@@ -103,20 +103,20 @@ def test_sigkill_at_random_moments_and_inside_a_checkpoint_write(small_yes, tmp_
 def test_generator_weights_describe_themselves_when_a_crash_splits_the_export(tmp_path):
     """The export writes weights, then generator.json; a crash between them leaves new weights
     beside the old JSON, and the weights' own header still says what they are."""
-    kwargs = {"latent_dim": 100, "resolution": 32, "g_width": 16}
+    kwargs = {"resolution": 32, "width": 16, "latent_dim": 100}
     meta = {"arch": "seed_dcgan", "kwargs": kwargs, "resolution": 32, "latent_dim": 100, "classes": ["yes"]}
     torch.manual_seed(0)
     old, new = SeedGenerator(**kwargs), SeedGenerator(**kwargs)
-    save_generator(tmp_path, old, {**meta, "steps": 10})
+    save_generator(tmp_path, old, GeneratorFile(**meta, steps=10))
     stale = (tmp_path / "generator.json").read_text()
-    save_generator(tmp_path, new, {**meta, "steps": 20})
+    save_generator(tmp_path, new, GeneratorFile(**meta, steps=20))
     (tmp_path / "generator.json").write_text(stale)  # as if the process died before the second write
     generator, loaded = load_generator(tmp_path)
-    assert loaded["steps"] == 20
+    assert loaded.steps == 20
     assert all(torch.equal(a, b) for a, b in zip(generator.state_dict().values(), new.state_dict().values()))
     # Weights written before they carried a header still load, described by the JSON.
     (tmp_path / "generator.safetensors").write_bytes(save_safetensors(dict(old.state_dict())))
-    assert load_generator(tmp_path)[1]["steps"] == 10
+    assert load_generator(tmp_path)[1].steps == 10
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
@@ -130,7 +130,7 @@ def test_stop_signals_save_then_exit(signum, code, small_yes, tmp_path):
     assert "checkpoint saved" in err and "Traceback" not in err
     step = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
     assert step == max(logged_steps(run)) and 3 < step < 1000
-    assert load_generator(run)[1]["steps"] == step
+    assert load_generator(run)[1].steps == step
 
 
 def poison_after(monkeypatch, fault_step: int, fault) -> None:
@@ -158,22 +158,28 @@ def inf_weight(models, stats):
 @pytest.mark.parametrize("fault_step, fault, what", [(5, nan_loss, "g_loss (nan)"),
                                                      (7, inf_weight, "the discriminator's weights")])
 def test_numerical_fault_stops_within_one_interval_and_keeps_the_good_checkpoint(fault_step, fault, what, monkeypatch,
-                                                                                 small_yes, tmp_path):
+                                                                                 small_yes, tmp_path, capsys):
     run = tmp_path / "run"
     config = tiny_config(small_yes, steps=12, checkpoint_every=4, log_every=3)  # 3 does not divide 4
     poison_after(monkeypatch, fault_step, fault)
     with pytest.raises(NumericalFault) as caught:
         braingan.train(config, run, log=lambda _: None)
-    message = str(caught.value)
+    error = caught.value
     # Detected at the read of steps 5..7 (step 4 was read early because a checkpoint was due);
     # the weights go bad at step 7 with that step's losses still finite.
-    assert message.startswith(f"step {fault_step}: NaN/inf in {what}; training stopped")
-    assert f"braingan train --resume --out {run}" in message and "--lr 0.0001" in message
+    assert str(error).startswith(f"step {fault_step}: NaN/inf in {what}; training stopped")
+    assert (error.step, error.what, error.last_good_step) == (fault_step, what, 4)
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["step"] == 4
     assert all(torch.isfinite(v).all() for v in state["discriminator"].values())
     assert max(logged_steps(run)) == 4  # no NaN row reaches log.csv
 
+    # From the command line, a fault comes with the advice of how to go on.
+    monkeypatch.undo()
+    poison_after(monkeypatch, 1, fault)
+    assert main(["train", "--resume", "--out", str(run)]) == 2
+    message = capsys.readouterr().err
+    assert f"braingan train --resume --out {run}" in message and "--lr 0.0001" in message
     monkeypatch.undo()  # the fault was transient: resume with the lower rate it suggests
     assert main(["train", "--resume", "--out", str(run), "--lr", "0.0001"]) == 0
     state = load_checkpoint(run / "checkpoints" / "last.pt")

@@ -15,13 +15,13 @@ def weights(run_dir, part):
 
 def test_tiny_run_changes_both_networks_and_writes_the_run(small_yes, tmp_path):
     config = tiny_config(small_yes, steps=4)
-    config.train.epochs = 2
+    config.run.epochs = 2
     run = braingan.train(config, tmp_path / "run", log=lambda _: None)
-    torch.manual_seed(config.train.seed)
+    torch.manual_seed(config.run.seed)
     from braingan.models import build_discriminator, build_generator
 
-    initial_g = build_generator("seed_dcgan", latent_dim=100, resolution=32, g_width=16).state_dict()
-    initial_d = build_discriminator("seed_dcgan", 32, 8, 1).state_dict()
+    initial_g = build_generator("seed_dcgan", resolution=32, width=16, latent_dim=100).state_dict()
+    initial_d = build_discriminator("seed_dcgan", resolution=32, width=8, num_classes=1).state_dict()
     for part, initial in (("generator", initial_g), ("discriminator", initial_d)):
         trained = weights(run, part)
         assert trained.keys() == initial.keys()
@@ -37,7 +37,7 @@ def test_tiny_run_changes_both_networks_and_writes_the_run(small_yes, tmp_path):
 def test_without_a_terminal_progress_is_a_log_line_per_checkpoint(small_yes, tmp_path):
     lines = []
     config = tiny_config(small_yes, steps=4)
-    config.train.checkpoint_every = 2  # pytest's output is not a terminal, so the bar is off
+    config.run.checkpoint_every = 2  # pytest's output is not a terminal, so the bar is off
     braingan.train(config, tmp_path / "run", log=lines.append)
     progress = [line for line in lines if line.startswith("step ")]
     assert [line.split(":")[0] for line in progress] == ["step 2/4", "step 4/4"]
@@ -47,14 +47,14 @@ def test_without_a_terminal_progress_is_a_log_line_per_checkpoint(small_yes, tmp
 def test_resume_continues_exactly(small_yes, tmp_path):
     k = 3
     straight = tiny_config(small_yes, steps=k)
-    straight.train.epochs = 2
+    straight.run.epochs = 2
     braingan.train(straight, tmp_path / "straight", log=lambda _: None)
 
     # k steps (one epoch of k), then the same run extended to two epochs: 2k steps in all.
     first = tiny_config(small_yes, steps=k)
     braingan.train(first, tmp_path / "resumed", log=lambda _: None)
     second = braingan.api.saved_config(tmp_path / "resumed")
-    second.train.epochs = 2
+    second.run.epochs = 2
     torn = tmp_path / "resumed" / "checkpoints" / ".last.pt.x1y2.tmp"  # as a kill mid-write leaves it
     torn.write_bytes(b"half a checkpoint")
     braingan.train(second, tmp_path / "resumed", resume=True, log=lambda _: None)

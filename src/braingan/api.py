@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -14,7 +13,7 @@ from braingan.data import load_dataset
 from braingan.devices import resolve_device
 from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_text
-from braingan.io.generator_files import load_generator
+from braingan.io.generator_files import GeneratorFile, load_generator
 from braingan.io.images import to_uint8
 from braingan.training import fastpath
 from braingan.training.checkpoint import load_checkpoint
@@ -28,7 +27,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Cal
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise BrainganError(f"{run_dir}: exists and is not a folder")
-    with world(config.train.device) as ranks:  # one process, or this rank of a torchrun launch
+    with world(config.run.device) as ranks:  # one process, or this rank of a torchrun launch
         if not ranks.is_main:
             log = _silent
         with ranks.main_first():  # rank 0 fills the preprocessing cache, the others read it
@@ -40,9 +39,9 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Cal
             log(f"resumed {run_dir} at step {trainer.step} of {config.total_steps}")
         elif trainer.checkpoint_path.exists():
             raise BrainganError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
-        elif config.train.init is not None:
-            trainer.init_from(Path(config.train.init))
-            log(f"G and D start from {config.train.init}")
+        elif config.run.init is not None:
+            trainer.init_from(Path(config.run.init))
+            log(f"G and D start from {config.run.init}")
         if ranks.is_main:
             atomic_write_text(run_dir / "config.toml", dump_toml(config))
         trainer.fit()
@@ -65,22 +64,22 @@ class Synthesizer:
     It takes the module over: moves it to ``device`` and to channels_last in place, as
     ``nn.Module.to`` does (same weights, so a training loop can keep using it)."""
 
-    def __init__(self, generator: torch.nn.Module, meta: dict[str, Any], device: torch.device) -> None:
+    def __init__(self, generator: torch.nn.Module, card: GeneratorFile, device: torch.device) -> None:
         # channels_last: 1.4x the images/s of the plain layout on CPU (benchmarks/bench_speed.py)
         self.generator = fastpath.prepare_module(generator.to(device), fast=True)
-        self.meta, self.device = meta, device
+        self.card, self.device = card, device
 
     @property
     def class_names(self) -> list[str]:
-        return self.meta["classes"]
+        return self.card.classes
 
     @property
     def resolution(self) -> int:
-        return self.meta["resolution"]
+        return self.card.resolution
 
     @property
     def conditional(self) -> bool:
-        return bool(self.meta.get("conditional"))
+        return self.card.conditional
 
     def label_index(self, label: int | str | None) -> int:
         """The class to generate; an unconditional generator of several classes refuses to pick one."""
@@ -109,7 +108,7 @@ class Synthesizer:
             rng.seed()
         else:
             rng.manual_seed(seed)
-        z = torch.randn(n, self.meta["latent_dim"], generator=rng)
+        z = torch.randn(n, self.card.latent_dim, generator=rng)
         labels = torch.full((n,), self.label_index(label), dtype=torch.int64)
         chunks = [self.generator(z[i:i + batch_size].to(self.device), labels[i:i + batch_size].to(self.device)).cpu()
                   for i in range(0, n, batch_size)]
@@ -123,5 +122,5 @@ class Synthesizer:
 
 def load(run_dir: str | Path, device: str = "auto") -> Synthesizer:
     """Load a run's ``generator.safetensors`` + ``generator.json`` (on CUDA when present)."""
-    generator, meta = load_generator(Path(run_dir))
-    return Synthesizer(generator, meta, resolve_device(device))
+    generator, card = load_generator(Path(run_dir))
+    return Synthesizer(generator, card, resolve_device(device))

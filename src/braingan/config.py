@@ -1,8 +1,10 @@
-"""Everything that defines a run, as dataclasses; presets as plain data; TOML in and out.
+"""Everything that defines a run, one dataclass per component; presets as plain data; TOML in and out.
 
 A run's config is built in layers: defaults < preset < TOML file < command-line flags.
 The resolved config is written to ``config.toml`` in the run directory and into every
-checkpoint, so a run can be reproduced or resumed from either.
+checkpoint, so a run can be reproduced or resumed from either. Each field is declared with
+``knob``: its default, its help text (which ``braingan train --help`` shows) and its range,
+so a new setting is one field; every section checks its values in ``__post_init__``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import tomli_w
 
+from braingan import compat
 from braingan.errors import BrainganError
 
 if sys.version_info >= (3, 11):
@@ -24,77 +27,170 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+# Ranges a knob may declare: (test, how the error names the range).
+RANGES: dict[str, tuple[typing.Callable[[float], bool], str]] = {
+    "positive": (lambda v: v > 0, "must be positive"),
+    "non_negative": (lambda v: v >= 0, "must not be negative"),
+    "fraction": (lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
+    "below_one": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
+    "share": (lambda v: 0.0 < v <= 1.0, "must be a fraction in (0, 1]"),
+}
+AUGMENT_MODES = ("off", "fixed", "ada")
+AXES = ("axial", "coronal", "sagittal")
+
+
+def knob(default: Any, help: str, *, flag: str | None = "", range: str | None = None,
+         choices: tuple[str, ...] | None = None) -> Any:
+    """A config field with its help text, range and command-line flag.
+
+    ``flag`` "" derives ``--field-name`` from the field; None means no flag (set another way)."""
+    return field(default=default, metadata={"help": help, "flag": flag, "range": range, "choices": choices})
+
+
+class ConfigError(BrainganError):
+    """A value outside what its field accepts; the caller adds where the value came from."""
+
+
+class Section:
+    """What every config section shares: each field converted to its type and checked for its range."""
+
+    name: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            key = f"{self.name}.{f.name}"
+            value = _checked(getattr(self, f.name), hints[f.name], key)
+            setattr(self, f.name, value)
+            if value is None or isinstance(value, bool):
+                continue
+            if f.metadata.get("range"):
+                test, says = RANGES[f.metadata["range"]]
+                if not test(value):
+                    raise ConfigError(f"{f.name} {says}, not {value}")
+            if f.metadata.get("choices") and value not in f.metadata["choices"]:
+                raise ConfigError(f"{f.name} must be one of {', '.join(f.metadata['choices'])}, not {value!r}")
+        self.check()
+
+    def check(self) -> None:
+        """Rules between fields, or beyond a range; none by default."""
+
 
 @dataclass
-class DataConfig:
+class DataConfig(Section):
     """Which images to train on and how to preprocess them."""
 
-    path: str | None = None  # folder of images; None means the embedded demo set
-    classes: list[str] | None = None  # sub-folders to use; None means all
-    resolution: int = 128
-    crop: bool = True  # crop to the head's bounding box before padding to square
-    dedupe: bool = True  # drop byte-identical files
-    limit: int | None = None  # draw this many files, as the seed notebook did
-    subset_seed: int = 40
-    cache: bool = True
-    # DICOM series and NIfTI volumes (images ignore these):
-    slices: float = 1.0  # central fraction of each series (DICOM SeriesInstanceUID, NIfTI file) kept
-    axis: str = "axial"  # NIfTI cutting plane after reorientation to RAS+: axial, coronal, sagittal
-    brain_fraction: float = 0.05  # drop volume slices with fewer non-background pixels than this
-    clip_low: float = 0.5  # intensity percentiles mapped to black and white (NIfTI; DICOM without a window)
-    clip_high: float = 99.5
+    name: ClassVar[str] = "data"
+    path: str | None = knob(None, "folder of images; none means the embedded demo set", flag=None)
+    classes: list[str] | None = knob(None, "comma-separated class sub-folders to use (default: all)")
+    resolution: int = knob(128, "image size in pixels (multiple of 8)", range="positive")
+    crop: bool = knob(True, "crop to the head's bounding box before padding to square (--no-crop: the "
+                            "seed notebook's plain resize)")
+    dedupe: bool = knob(True, "drop byte-identical duplicate files")
+    limit: int | None = knob(None, "draw N files with replacement, as the seed notebook did", range="positive")
+    subset_seed: int = knob(40, "random seed of that draw (seed notebook: 40)")
+    cache: bool = knob(True, "reuse preprocessed images from the cache")
+    slices: float = knob(1.0, "central fraction of each DICOM series / NIfTI volume kept", range="share")
+    axis: str = knob("axial", "NIfTI cutting plane after reorientation to RAS+", choices=AXES)
+    brain_fraction: float = knob(0.05, "drop volume slices with fewer non-background pixels than this",
+                                 range="below_one")
+    clip_low: float = knob(0.5, "intensity percentile mapped to black (NIfTI; DICOM without a window)")
+    clip_high: float = knob(99.5, "intensity percentile mapped to white (NIfTI; DICOM without a window)")
+
+    def check(self) -> None:
+        if self.resolution % 8:
+            raise ConfigError(f"resolution must be a multiple of 8, not {self.resolution}")
+        if not 0.0 <= self.clip_low < self.clip_high <= 100.0:
+            raise ConfigError(f"need 0 <= clip_low < clip_high <= 100, not {self.clip_low}, {self.clip_high}")
 
 
 @dataclass
-class ModelConfig:
-    """Architecture name and its size; the resolution comes from the data config."""
+class ModelConfig(Section):
+    """The architecture family and what every family takes (models/registry.py); the resolution
+    comes from the data."""
 
-    arch: str = "seed_dcgan"
-    latent_dim: int = 100
-    g_width: int = 256  # channels after the generator's dense layer
-    d_width: int = 64  # channels of the discriminator's first convolution
-    conditional: bool = False  # class embedding in G, projection head in D (arch "dcgan")
-    g_batchnorm: bool = False  # batch norm in the generator (arch "dcgan")
-    d_mbstd: bool = False  # minibatch standard deviation in D, groups of up to 4 (not the seed's D)
+    name: ClassVar[str] = "model"
+    arch: str = knob("seed_dcgan", "architecture family (models/registry.py)")
+    latent_dim: int = knob(100, "noise dimensions", range="positive")
+    g_width: int = knob(256, "generator width (channels)", range="positive")
+    d_width: int = knob(64, "discriminator width (channels)", range="positive")
+    conditional: bool = knob(False, "class-conditional G and D (arch dcgan); then `generate --class NAME`")
+    g_batchnorm: bool = knob(False, "batch norm in the generator (arch dcgan)")
+    d_mbstd: bool = knob(False, "minibatch standard deviation in D, a push toward variety (not the seed's D)")
 
 
 @dataclass
-class TrainConfig:
-    """Optimisation schedule; the defaults are the seed notebook's."""
+class OptimConfig(Section):
+    """Adam for both networks; the defaults are the seed notebook's."""
 
-    batch_size: int = 4
-    steps_per_epoch: int = 3750
-    epochs: int = 10
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    adam_eps: float = 1e-7  # Keras' Adam default, not PyTorch's 1e-8
-    loss: str = "bce"  # "bce" (seed), "logistic" (non-saturating), "hinge"
-    r1_gamma: float = 0.0  # R1 penalty weight on reals; 0 is off
-    r1_every: int = 16  # lazy R1: every k steps, scaled by k
-    mode_seeking: float = 0.0  # weight of MSGAN's mode-seeking term in G's loss; 0 is off
-    # images shown over which that weight rises linearly from 0: an untrained G maps all noise to
-    # nearly one image, where the term (1 / distance) is huge and would drive G alone; 0: no ramp
-    mode_seeking_ramp: int = 0
-    # each real image shown left-right flipped with probability 1/2 (StyleGAN2-ADA's --mirror):
-    # doubles a small set of near-symmetric heads, and G learns the flipped scans too
-    mirror: bool = False
-    ema: float = 0.0  # decay of the generator's moving average per step; 0 is off
-    augment: str = "off"  # "off", "fixed" (DiffAugment with probability augment_p) or "ada"
-    augment_p: float = 0.0  # probability of each augmentation (ADA: its starting value)
-    ada_target: float = 0.6  # ADA raises p while E[sign D(real)] is above this
-    ada_every: int = 4  # steps between ADA adjustments
-    # images shown for p to move by 1 at most: with 5,000, p follows D's over-confidence
-    # sooner than with 20,000, which left more copies at 128 px (RESULTS.md, issue 3)
-    ada_images: int = 5000
-    init: str | None = None  # run directory whose checkpoint starts G, D and EMA (fine-tuning)
-    seed: int = 0
-    checkpoint_every: int = 500  # steps
-    log_every: int = 1  # steps between loss reads (each read syncs with the GPU)
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
-    # channels_last layout + fused Adam: the same math as the plain eager path (to float
-    # rounding), 1.4x faster on CPU; false gives the plain path (training/fastpath.py).
-    fast: bool = True
+    name: ClassVar[str] = "optim"
+    lr: float = knob(2e-4, "Adam learning rate", range="positive")
+    beta1: float = knob(0.5, "Adam beta1", range="below_one")
+    beta2: float = knob(0.999, "Adam beta2", range="below_one")
+    eps: float = knob(1e-7, "Adam epsilon (Keras' default, not PyTorch's 1e-8)", flag="--adam-eps",
+                      range="non_negative")
+
+
+@dataclass
+class LossConfig(Section):
+    """What G and D minimise: the GAN loss and the terms added to it."""
+
+    name: ClassVar[str] = "loss"
+    gan: str = knob("bce", "GAN loss: bce (seed), logistic (non-saturating), hinge", flag="--loss")
+    r1_gamma: float = knob(0.0, "R1 penalty weight on reals (0: off)", range="non_negative")
+    r1_every: int = knob(16, "lazy R1: every K steps, scaled by K", range="positive")
+    mode_seeking: float = knob(0.0, "weight of MSGAN's mode-seeking term in G's loss (0: off)",
+                               range="non_negative")
+    # An untrained G maps all noise to nearly one image, where the term (1 / distance) is huge
+    # and would drive G alone: the ramp lets the adversarial loss shape G first.
+    mode_seeking_ramp: int = knob(0, "images shown over which that weight rises from 0 (0: no ramp)",
+                                  range="non_negative")
+
+
+@dataclass
+class AugmentConfig(Section):
+    """What D sees: differentiable augmentation of every image (fixed or adaptive p) and mirroring."""
+
+    name: ClassVar[str] = "augment"
+    mode: str = knob("off", "off, fixed (DiffAugment with probability p) or ada", flag="--augment",
+                     choices=AUGMENT_MODES)
+    p: float = knob(0.0, "augmentation probability (ada: its start)", flag="--augment-p", range="fraction")
+    ada_target: float = knob(0.6, "ADA raises p while E[sign D(real)] is above this", range="fraction")
+    ada_every: int = knob(4, "steps between ADA adjustments", range="positive")
+    ada_images: int = knob(5000, "images shown for ADA's p to move by 1 at most", range="positive")
+    # StyleGAN2-ADA's --mirror: doubles a small set of near-symmetric heads, and G learns the
+    # flipped scans too (the copy audit then searches the flipped training scans as well).
+    mirror: bool = knob(False, "show each real scan left-right flipped half the time")
+
+
+@dataclass
+class EmaConfig(Section):
+    """The moving average of G's weights that samples and exports come from."""
+
+    name: ClassVar[str] = "ema"
+    decay: float = knob(0.0, "decay of the generator's moving average per step (0: off)", flag="--ema",
+                        range="fraction")
+
+
+@dataclass
+class RunSettings(Section):
+    """Schedule, seed, checkpoints, hardware: how the run is carried out, not what is learnt."""
+
+    name: ClassVar[str] = "run"
+    batch_size: int = knob(4, "images per step", range="positive")
+    steps_per_epoch: int = knob(3750, "steps between sample grids", range="positive")
+    epochs: int = knob(10, "number of epochs", range="non_negative")
+    seed: int = knob(0, "random seed of the run")
+    checkpoint_every: int = knob(500, "steps between checkpoints", range="positive")
+    log_every: int = knob(1, "steps between loss reads (each read syncs with the GPU)", range="positive")
+    device: str = knob("auto", "auto, cpu, cuda, cuda:N")
+    # channels_last + fused Adam: the plain eager step's math to float rounding (training/fastpath.py)
+    fast: bool = knob(True, "fast path: channels_last layout and fused Adam (--no-fast: plain eager)")
+    init: str | None = knob(None, "start G, D and EMA from this run's checkpoint (fine-tuning)")
+
+
+SECTIONS: tuple[type[Section], ...] = (DataConfig, ModelConfig, OptimConfig, LossConfig, AugmentConfig,
+                                       EmaConfig, RunSettings)
 
 
 @dataclass
@@ -102,11 +198,15 @@ class RunConfig:
     preset: str = "seed"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    run: RunSettings = field(default_factory=RunSettings)
 
     @property
     def total_steps(self) -> int:
-        return self.train.steps_per_epoch * self.train.epochs
+        return self.run.steps_per_epoch * self.run.epochs
 
     def to_dict(self) -> dict[str, Any]:
         return _drop_none(dataclasses.asdict(self))
@@ -118,56 +218,41 @@ class RunConfig:
         return config
 
 
-# Presets are plain nested dicts of overrides on the defaults above.
-# What the few-shot presets add to the seed's training: ADA from p = 0.2 toward the target,
-# and the EMA generator (issue 3's measurements, benchmarks/RESULTS.md).
-FEWSHOT_TRAIN = {"augment": "ada", "augment_p": 0.2, "ada_target": 0.6, "ema": 0.99}
+# Presets are plain nested dicts of overrides on the defaults above; what each is for, and the
+# measurements behind its settings, are in docs/training.md and benchmarks/RESULTS.md.
+FEWSHOT = {"augment": {"mode": "ada", "p": 0.2, "ada_target": 0.6}, "ema": {"decay": 0.99}}
 PRESETS: dict[str, dict[str, Any]] = {
     # The Keras notebook, exactly: batch 4, 3,750 steps x 10 epochs, Adam(2e-4, 0.5), BCE.
     "seed": {},
-    # The seed's DC-GAN scaled down to 64 px for a laptop CPU (a baseline for fewshot-fast).
+    # The seed's DC-GAN scaled down to 64 px for a laptop CPU.
     "demo": {
         "data": {"resolution": 64},
         "model": {"g_width": 128, "d_width": 32},
-        "train": {"batch_size": 16, "steps_per_epoch": 300, "epochs": 5, "checkpoint_every": 300},
+        "run": {"batch_size": 16, "steps_per_epoch": 300, "epochs": 5, "checkpoint_every": 300},
     },
-    # Few-shot recipe, the default of `braingan train`: the seed's networks and optimiser, with
-    # adaptive augmentation of everything D sees and an EMA generator, which won issue 3's
-    # comparisons against the seed (128 px on a GPU, 64 px on a CPU: far fewer copies of the 20
-    # scans, lower FID and SWD on 155; fixed-p augmentation and the dcgan family did worse).
-    # Plus two pushes toward variety: minibatch std in D, and the mode-seeking term in G's loss,
-    # its weight ramped over the first 5,000 images (unramped, it drove an untrained full-width G
-    # alone). At 128 px on a GPU to 48,000 images, raising the weight from 0.1 to 0.3 to 0.5
-    # lowered the MS-SSIM ratio (every pair counted) in every paired seed, with SWD lower (0.3) or
-    # the same (0.5): on the seed's 20 scans 1.50-1.64, 1.36-1.49, 1.27-1.42 (the scans they left
-    # out score 1.25), with SWD 29-31 and 2-11 copies of 300 at 0.3 and 0.5; on 155 scans weight
-    # 0.5 (one seed) had SWD 22.2 and ratio 1.00 (0.3: 22.3-22.8, 1.01-1.14; no terms: 28.8-29.3,
-    # 1.46-1.49); at 24,000 images, in three seeds, a lower ratio than 0.3 for an SWD 0.7-2.2
-    # higher. FID unchanged (benchmarks/RESULTS.md).
-    "fewshot": {"model": {"d_mbstd": True}, "train": {**FEWSHOT_TRAIN, "mode_seeking": 0.5, "mode_seeking_ramp": 5000}},
-    # The recipe at 64 px and the demo's widths, for CPUs: 24,000 images shown, as measured, with
-    # mode-seeking weight 0.1 and no ramp (at 64 px the term starts 30x smaller than at 128 px).
-    # The variety terms won at 64 px in 2 seeds each: lower MS-SSIM ratio in all 4 runs, fewer
-    # copies and a lower SWD on the 20 scans; mean ratio 1.085 over 4 seeds on 155. Adding the
-    # ramp, or the ramp and weight 0.3 or 0.5 (as in `fewshot`), was mixed here: a lower ratio
-    # and fewer copies on the 20 scans, but a higher SWD there, in 2 seeds.
+    # The default of `braingan train`: the seed's networks and optimiser with adaptive
+    # augmentation, an EMA generator and two pushes toward variety (minibatch std in D, the
+    # mode-seeking term in G's loss, ramped because an untrained G would be driven by it alone).
+    "fewshot": {**FEWSHOT, "model": {"d_mbstd": True}, "loss": {"mode_seeking": 0.5, "mode_seeking_ramp": 5000}},
+    # The same recipe at 64 px and the demo's widths, for CPUs; at 64 px the mode-seeking term
+    # starts far smaller than at 128 px, so it needs neither the ramp nor fewshot's weight.
     "fewshot-fast": {
+        **FEWSHOT,
         "data": {"resolution": 64},
         "model": {"g_width": 128, "d_width": 32, "d_mbstd": True},
-        "train": {"steps_per_epoch": 1500, "epochs": 4, "checkpoint_every": 1500, **FEWSHOT_TRAIN,
-                  "mode_seeking": 0.1},
+        "loss": {"mode_seeking": 0.1},
+        "run": {"steps_per_epoch": 1500, "epochs": 4, "checkpoint_every": 1500},
     },
     # The scalable dcgan family (64-256 px, spectral-norm D, class conditioning) with the
-    # literature's few-shot settings (DiffAugment, StyleGAN2's logistic loss, lazy R1 and EMA):
-    # the preset for `--conditional`, which the seed's networks cannot do. At 64 px on CPU and
-    # its width 16 it trailed the seed's networks (benchmarks/RESULTS.md).
+    # literature's few-shot settings: DiffAugment, StyleGAN2's logistic loss, lazy R1 and EMA.
+    # The preset for `--conditional`, which the seed's networks cannot do.
     "fewshot-dcgan": {
         "model": {"arch": "dcgan", "latent_dim": 128, "g_width": 32, "d_width": 32},
-        "train": {
-            "batch_size": 32, "steps_per_epoch": 500, "epochs": 20, "loss": "logistic",
-            "lr": 2e-4, "beta1": 0.0, "beta2": 0.99, "adam_eps": 1e-8,
-            "r1_gamma": 1.0, "r1_every": 16, "ema": 0.999, "augment": "fixed", "augment_p": 0.5,
-        },
+        "optim": {"lr": 2e-4, "beta1": 0.0, "beta2": 0.99, "eps": 1e-8},
+        "loss": {"gan": "logistic", "r1_gamma": 1.0, "r1_every": 16},
+        "augment": {"mode": "fixed", "p": 0.5},
+        "ema": {"decay": 0.999},
+        "run": {"batch_size": 32, "steps_per_epoch": 500, "epochs": 20},
     },
 }
 
@@ -196,26 +281,34 @@ def dump_toml(config: RunConfig) -> str:
     return tomli_w.dumps(config.to_dict())
 
 
-def apply_overrides(target: Any, values: dict[str, Any], source: str, prefix: str = "") -> None:
-    """Set dataclass fields from a nested dict, refusing unknown keys and wrong types."""
+def apply_overrides(config: RunConfig, values: dict[str, Any], source: str) -> None:
+    """Set fields from a nested dict (old layouts migrated), refusing unknown keys and bad values."""
     if not isinstance(values, dict):
-        raise BrainganError(f"{source}: [{prefix.rstrip('.')}] must be a table")
-    fields = {f.name: f for f in dataclasses.fields(target)}
-    hints = typing.get_type_hints(type(target))
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if key not in fields:
-            raise BrainganError(f"{source}: unknown key {name!r}; known: {', '.join(fields)}")
-        current = getattr(target, key)
-        if dataclasses.is_dataclass(current):
-            apply_overrides(current, value, source, prefix=f"{name}.")
-        else:
-            setattr(target, key, _checked(value, hints[key], name, source))
-    _validate(target, source)
+        raise BrainganError(f"{source}: the config must be a table")
+    known = [f.name for f in dataclasses.fields(config)]
+    for key, value in compat.run_config(values, source).items():
+        if key not in known:
+            raise BrainganError(f"{source}: unknown key {key!r}; known: {', '.join(known)}")
+        if key == "preset":
+            if not isinstance(value, str):
+                raise BrainganError(f"{source}: preset must be a string, not {value!r}")
+            config.preset = value
+            continue
+        section = getattr(config, key)
+        if not isinstance(value, dict):
+            raise BrainganError(f"{source}: [{key}] must be a table")
+        names = [f.name for f in dataclasses.fields(section)]
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise BrainganError(f"{source}: unknown key '{key}.{unknown[0]}'; known: {', '.join(names)}")
+        try:
+            setattr(config, key, dataclasses.replace(section, **value))
+        except ConfigError as e:
+            raise BrainganError(f"{source}: {e}") from e
 
 
-def _checked(value: Any, hint: Any, name: str, source: str) -> Any:
-    """Return value converted to the annotated type, or raise a BrainganError."""
+def _checked(value: Any, hint: Any, name: str) -> Any:
+    """Return value converted to the annotated type, or raise a ConfigError."""
     options = typing.get_args(hint) if _is_union(hint) else (hint,)
     if value is None and type(None) in options:
         return None
@@ -234,7 +327,7 @@ def _checked(value: Any, hint: Any, name: str, source: str) -> Any:
         elif option in (str, bool) and isinstance(value, option):
             return value
     expected = " or ".join(_type_name(o) for o in options)
-    raise BrainganError(f"{source}: {name} must be {expected}, not {value!r}")
+    raise ConfigError(f"{name} must be {expected}, not {value!r}")
 
 
 def _is_union(hint: Any) -> bool:
@@ -249,46 +342,10 @@ def _type_name(hint: Any) -> str:
     return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}[hint]
 
 
-_POSITIVE = {
-    "resolution", "limit", "latent_dim", "g_width", "d_width", "batch_size",
-    "steps_per_epoch", "checkpoint_every", "log_every", "lr", "r1_every", "ada_every", "ada_images",
-}
-_NON_NEGATIVE = {"epochs", "adam_eps", "r1_gamma", "mode_seeking", "mode_seeking_ramp"}
-_FRACTIONS = {"ema", "augment_p", "ada_target"}
-AUGMENT_MODES = ("off", "fixed", "ada")
-
-
-def _validate(section: Any, source: str) -> None:
-    for f in dataclasses.fields(section):
-        value = getattr(section, f.name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if f.name in _POSITIVE and value <= 0:
-                raise BrainganError(f"{source}: {f.name} must be positive, not {value}")
-            if f.name in _NON_NEGATIVE and value < 0:
-                raise BrainganError(f"{source}: {f.name} must not be negative, not {value}")
-            if f.name in _FRACTIONS and not 0.0 <= value <= 1.0:
-                raise BrainganError(f"{source}: {f.name} must be in [0, 1], not {value}")
-    if isinstance(section, DataConfig) and section.resolution % 8:
-        raise BrainganError(f"{source}: resolution must be a multiple of 8, not {section.resolution}")
-    if isinstance(section, DataConfig):
-        _validate_volumes(section, source)
-    if isinstance(section, TrainConfig):
-        for beta in ("beta1", "beta2"):
-            if not 0.0 <= getattr(section, beta) < 1.0:
-                raise BrainganError(f"{source}: {beta} must be in [0, 1), not {getattr(section, beta)}")
-        if section.augment not in AUGMENT_MODES:
-            raise BrainganError(f"{source}: augment must be one of {', '.join(AUGMENT_MODES)}, not {section.augment!r}")
-
-
-def _validate_volumes(data: DataConfig, source: str) -> None:
-    if not 0.0 < data.slices <= 1.0:
-        raise BrainganError(f"{source}: slices must be a fraction in (0, 1], not {data.slices}")
-    if data.axis not in ("axial", "coronal", "sagittal"):
-        raise BrainganError(f"{source}: axis must be axial, coronal or sagittal, not {data.axis!r}")
-    if not 0.0 <= data.brain_fraction < 1.0:
-        raise BrainganError(f"{source}: brain_fraction must be in [0, 1), not {data.brain_fraction}")
-    if not 0.0 <= data.clip_low < data.clip_high <= 100.0:
-        raise BrainganError(f"{source}: need 0 <= clip_low < clip_high <= 100, not {data.clip_low}, {data.clip_high}")
+def field_type(hint: Any) -> Any:
+    """The one non-None type of a field's annotation (what a command-line flag parses)."""
+    options = [o for o in (typing.get_args(hint) if _is_union(hint) else (hint,)) if o is not type(None)]
+    return options[0]
 
 
 def _drop_none(value: Any) -> Any:

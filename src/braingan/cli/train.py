@@ -1,67 +1,17 @@
-"""``braingan train`` and ``braingan demo``."""
+"""``braingan train`` and ``braingan demo``; their flags are made from the config's fields."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
 from pathlib import Path
 from typing import Any
 
 from braingan import api
-from braingan.config import PRESETS, RunConfig, apply_overrides, load_toml, preset
+from braingan.config import PRESETS, SECTIONS, RunConfig, apply_overrides, field_type, load_toml, preset
 from braingan.errors import BrainganError
-
-# (flag, dotted config key, type, help); dests carry the dotted key so overrides map directly.
-OVERRIDES: list[tuple[str, str, Any, str]] = [
-    ("--resolution", "data.resolution", int, "image size in pixels (multiple of 8)"),
-    ("--limit", "data.limit", int, "draw N files with replacement, as the seed notebook did"),
-    ("--subset-seed", "data.subset_seed", int, "random seed of that draw (seed notebook: 40)"),
-    ("--slices", "data.slices", float, "central fraction of each DICOM series / NIfTI volume kept (default 1)"),
-    ("--axis", "data.axis", str, "NIfTI cutting plane: axial, coronal or sagittal"),
-    ("--brain-fraction", "data.brain_fraction", float, "minimum non-background fraction of a volume slice"),
-    ("--clip-low", "data.clip_low", float, "intensity percentile mapped to black (volumes)"),
-    ("--clip-high", "data.clip_high", float, "intensity percentile mapped to white (volumes)"),
-    ("--arch", "model.arch", str, "architecture name"),
-    ("--latent-dim", "model.latent_dim", int, "noise dimensions"),
-    ("--g-width", "model.g_width", int, "generator width (channels)"),
-    ("--d-width", "model.d_width", int, "discriminator width (channels)"),
-    ("--batch-size", "train.batch_size", int, "images per step"),
-    ("--steps-per-epoch", "train.steps_per_epoch", int, "steps between sample grids"),
-    ("--epochs", "train.epochs", int, "number of epochs"),
-    ("--lr", "train.lr", float, "Adam learning rate"),
-    ("--beta1", "train.beta1", float, "Adam beta1"),
-    ("--beta2", "train.beta2", float, "Adam beta2"),
-    ("--loss", "train.loss", str, "GAN loss: bce (seed), logistic (non-saturating), hinge"),
-    ("--r1-gamma", "train.r1_gamma", float, "R1 penalty weight on reals (0: off)"),
-    ("--r1-every", "train.r1_every", int, "lazy R1: every K steps"),
-    ("--mode-seeking", "train.mode_seeking", float, "weight of the mode-seeking term in G's loss (0: off)"),
-    ("--mode-seeking-ramp", "train.mode_seeking_ramp", int, "images shown over which that weight rises from 0"),
-    ("--ema", "train.ema", float, "decay of the generator's moving average (0: off)"),
-    ("--augment", "train.augment", str, "off, fixed (DiffAugment) or ada"),
-    ("--augment-p", "train.augment_p", float, "augmentation probability (ada: its start)"),
-    ("--ada-target", "train.ada_target", float, "ADA's target for E[sign D(real)]"),
-    ("--ada-images", "train.ada_images", int, "images shown for ADA's p to move by 1 at most"),
-    ("--init", "train.init", str, "start G, D and EMA from this run's checkpoint (fine-tuning)"),
-    ("--seed", "train.seed", int, "random seed of the run"),
-    ("--checkpoint-every", "train.checkpoint_every", int, "steps between checkpoints"),
-    ("--log-every", "train.log_every", int, "steps between loss reads"),
-    ("--device", "train.device", str, "auto, cpu, cuda, cuda:N"),
-]
-
-
-# On/off flags: (flag, dotted config key, argparse action, help).
-SWITCHES: list[tuple[str, str, str | type[argparse.Action], str]] = [
-    ("--no-crop", "data.crop", "store_false", "plain resize, as the seed notebook (default: crop to the head)"),
-    ("--no-dedupe", "data.dedupe", "store_false", "keep byte-identical duplicate files"),
-    ("--no-cache", "data.cache", "store_false", "preprocess again instead of using the cache"),
-    ("--conditional", "model.conditional", "store_true",
-     "class-conditional G and D (arch dcgan); then `generate --class NAME`"),
-    ("--g-batchnorm", "model.g_batchnorm", "store_true", "batch norm in the generator (arch dcgan)"),
-    ("--d-mbstd", "model.d_mbstd", argparse.BooleanOptionalAction,
-     "minibatch standard deviation in D, a push toward variety (on in the fewshot presets)"),
-    ("--mirror", "train.mirror", argparse.BooleanOptionalAction,
-     "show each real scan left-right flipped half the time: doubles a small set (see README)"),
-    ("--no-fast", "train.fast", "store_false", "plain eager path: no channels_last, no fused Adam (default: fast)"),
-]
+from braingan.training.health import NumericalFault
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -74,7 +24,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("data", nargs="?", help="folder of images; with --resume, defaults to the run's")
     parser.add_argument("--out", type=Path, help="run directory (default: runs/PRESET)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    parser.add_argument("--classes", help="comma-separated class sub-folders to use (default: all)")
     _add_config_options(parser, default_preset="fewshot")
     parser.set_defaults(handler=run_train)
 
@@ -91,12 +40,30 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _add_config_options(parser: argparse.ArgumentParser, default_preset: str) -> None:
     parser.add_argument("--preset", default=default_preset, choices=list(PRESETS),
                         help=f"starting configuration (default: {default_preset})")
-    parser.add_argument("--config", type=Path, help="TOML file of overrides ([data], [model], [train])")
-    for flag, key, action, help_text in SWITCHES:
-        parser.add_argument(flag, dest=key, action=action, default=argparse.SUPPRESS, help=help_text)
-    for flag, key, kind, help_text in OVERRIDES:
-        parser.add_argument(flag, dest=key, type=kind, default=argparse.SUPPRESS, help=help_text,
-                            metavar=key.split(".")[1].upper())
+    parser.add_argument("--config", type=Path,
+                        help=f"TOML file of overrides ({', '.join(f'[{s.name}]' for s in SECTIONS)})")
+    for section in SECTIONS:
+        group = parser.add_argument_group(f"[{section.name}]", section.__doc__)
+        hints = typing.get_type_hints(section)
+        for f in dataclasses.fields(section):
+            flag = f.metadata["flag"]
+            if flag is None:
+                continue
+            flag = flag or f"--{f.name.replace('_', '-')}"
+            kind, dest = field_type(hints[f.name]), f"{section.name}.{f.name}"
+            options: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": f.metadata["help"]}
+            if kind is bool:
+                options["action"] = argparse.BooleanOptionalAction
+            else:
+                options["type"] = _comma_list if typing.get_origin(kind) is list else kind
+                options["metavar"] = f.name.upper()
+                if f.metadata["choices"]:
+                    options["choices"] = f.metadata["choices"]
+            group.add_argument(flag, **options)
+
+
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -117,8 +84,6 @@ def build_config(args: argparse.Namespace, base: RunConfig | None = None) -> Run
     overrides = _cli_overrides(args)
     if getattr(args, "data", None):
         overrides.setdefault("data", {})["path"] = args.data
-    if getattr(args, "classes", None):
-        overrides.setdefault("data", {})["classes"] = [c.strip() for c in args.classes.split(",") if c.strip()]
     apply_overrides(config, overrides, "command line")
     return config
 
@@ -131,7 +96,7 @@ def run_train(args: argparse.Namespace) -> int:
         if args.data is None:
             raise BrainganError("give a DATA folder to train on (or --resume an existing run)")
         config = build_config(args)
-    api.train(config, out, resume=args.resume)
+    _train(config, out, args.resume)
     print(f"run written to {out}: generator.safetensors, samples/, losses.png")
     return 0
 
@@ -141,7 +106,21 @@ def run_demo(args: argparse.Namespace) -> int:
     resume = checkpoint.exists()
     config = build_config(args, base=api.saved_config(args.out) if resume else None)
     config.data.path = None  # the embedded MNI152 slices
-    api.train(config, args.out, resume=resume)
+    _train(config, args.out, resume)
     print(f"demo written to {args.out}: samples/ (grids), losses.png, generator.safetensors")
     print(f"next: braingan generate {args.out} -n 16 --out {args.out}/generated --grid {args.out}/generated.png")
     return 0
+
+
+def _train(config: RunConfig, out: Path, resume: bool) -> None:
+    """``api.train``; a numerical fault gets the advice of how to go on from the command line."""
+    try:
+        api.train(config, out, resume=resume)
+    except NumericalFault as e:
+        lower = f"--lr {config.optim.lr / 2:g}"
+        if e.last_good_step is None:
+            advice = f"train again with a lower learning rate, e.g. {lower}"
+        else:
+            advice = (f"{out / 'checkpoints' / 'last.pt'} keeps step {e.last_good_step}; continue with "
+                      f"'braingan train --resume --out {out}', optionally with a lower rate, e.g. {lower}")
+        raise BrainganError(f"{e} {advice}") from e

@@ -88,7 +88,7 @@ def seed_generator_from_h5(path: str | Path) -> SeedGenerator:
     latent_dim, features = dense_w.shape
     g_width = up1_w.shape[3]
     base = int(round((features / g_width) ** 0.5)) if g_width else 0
-    generator = SeedGenerator(latent_dim=latent_dim, resolution=4 * base, g_width=g_width) if base else None
+    generator = SeedGenerator(resolution=4 * base, width=g_width, latent_dim=latent_dim) if base else None
     expected = None if generator is None else {
         "dense": (latent_dim, g_width * base * base), "up1": (4, 4, g_width // 2, g_width),
         "up2": (4, 4, g_width // 2, g_width // 2), "out": (4, 4, g_width // 2, 1),

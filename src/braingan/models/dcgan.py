@@ -40,12 +40,12 @@ def _channels(width: int, resolution: int, size: int) -> int:
 class DCGenerator(nn.Module):
     """Noise (+ class embedding) -> 4x4 map -> (upsample, conv 3x3, [BN], LReLU) per level -> tanh."""
 
-    def __init__(self, latent_dim: int = 128, resolution: int = 128, g_width: int = 32,
-                 num_classes: int = 0, batch_norm: bool = False) -> None:
+    def __init__(self, resolution: int = 128, width: int = 32, num_classes: int = 0, latent_dim: int = 128,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         self.latent_dim, self.resolution, self.num_classes = latent_dim, resolution, num_classes
         levels = _levels(resolution)
-        ch = [_channels(g_width, resolution, s) for s in levels]
+        ch = [_channels(width, resolution, s) for s in levels]
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
         in_dim = latent_dim * (2 if num_classes else 1)
         self.dense = nn.Linear(in_dim, ch[0] * 16)
@@ -67,7 +67,8 @@ class DCGenerator(nn.Module):
             if labels is None:
                 raise ValueError("a conditional generator needs labels")
             z = torch.cat([z, self.embed(labels)], dim=1)
-        x = self.act(self.dense_norm(self.dense(z).view(len(z), -1, 4, 4)))
+        # z.shape[0], not len(z): len() is a Python int and would freeze the batch size in exports.
+        x = self.act(self.dense_norm(self.dense(z).view(z.shape[0], -1, 4, 4)))
         for block in self.blocks:
             x = block(x)
         return torch.tanh(self.out(x))
@@ -76,11 +77,11 @@ class DCGenerator(nn.Module):
 class DCDiscriminator(nn.Module):
     """Conv 3x3 -> (conv 4x4 stride 2, LReLU) per level down to 4x4 -> dense -> logit (+ projection)."""
 
-    def __init__(self, resolution: int = 128, d_width: int = 32, num_classes: int = 0, mbstd_group: int = 0) -> None:
+    def __init__(self, resolution: int = 128, width: int = 32, num_classes: int = 0, mbstd_group: int = 0) -> None:
         """``mbstd_group`` > 0 adds a minibatch-std channel at 4x4."""
         super().__init__()
         levels = _levels(resolution)[::-1]
-        ch = [_channels(d_width, resolution, s) for s in levels]
+        ch = [_channels(width, resolution, s) for s in levels]
         layers: list[nn.Module] = [spectral_norm(nn.Conv2d(1, ch[0], 3, padding=1)), nn.LeakyReLU(LEAK)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)), nn.LeakyReLU(LEAK)]

@@ -7,8 +7,6 @@ scans, and its gradient pushes G back toward the variety of the data.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
@@ -17,7 +15,8 @@ class MinibatchStd(nn.Module):
     """Appends one channel: the mean standard deviation over each group of ``group`` images.
 
     Groups are contiguous slices of the batch. D's batch is [reals, fakes], so as long as
-    ``group`` divides the number of reals, no group mixes real and fake images.
+    ``group`` divides the number of reals, no group mixes real and fake images: whoever builds
+    D chooses such a group (training/factory.py), and a batch it does not divide is refused.
     """
 
     def __init__(self, group: int) -> None:
@@ -26,7 +25,9 @@ class MinibatchStd(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
-        g = math.gcd(self.group, n)
+        g = self.group
+        if n % g:
+            raise ValueError(f"minibatch std: a batch of {n} does not split into groups of {g}")
         groups = x.float().reshape(n // g, g, c, h, w)
         std = (groups.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))
         feature = std.repeat_interleave(g).to(x.dtype).view(n, 1, 1, 1).expand(n, 1, h, w)

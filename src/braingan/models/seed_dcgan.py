@@ -1,6 +1,6 @@
 """The seed notebook's DC-GAN, layer for layer (Keras 'same' padding, Glorot init, no batch norm).
 
-With the defaults (128 px, ``g_width=256``, ``d_width=64``) the generator has exactly
+With the defaults (128 px, generator width 256, discriminator width 64) the generator has exactly
 27,265,281 parameters and the discriminator 582,785. Smaller widths and resolutions give
 the same shape scaled down (the demo uses 64 px).
 """
@@ -19,14 +19,15 @@ LEAK = 0.2
 class SeedGenerator(nn.Module):
     """Dense -> 1/4-size feature map -> two stride-2 transposed convolutions -> 4x4 conv -> tanh."""
 
-    def __init__(self, latent_dim: int = 100, resolution: int = 128, g_width: int = 256) -> None:
+    def __init__(self, resolution: int = 128, width: int = 256, num_classes: int = 0, latent_dim: int = 100) -> None:
         super().__init__()
         if resolution % 4:
             raise ValueError(f"resolution {resolution} is not a multiple of 4")
+        _unconditional(num_classes)
         self.latent_dim, self.resolution, self.base = latent_dim, resolution, resolution // 4
-        mid = g_width // 2
-        self.dense = nn.Linear(latent_dim, g_width * self.base * self.base)
-        self.up1 = keras_same_conv_transpose(g_width, mid, 4, 2)
+        mid = width // 2
+        self.dense = nn.Linear(latent_dim, width * self.base * self.base)
+        self.up1 = keras_same_conv_transpose(width, mid, 4, 2)
         self.up2 = keras_same_conv_transpose(mid, mid, 4, 2)
         self.out = KerasSameConv2d(mid, 1, 4)
         self.act = nn.LeakyReLU(LEAK)
@@ -43,12 +44,14 @@ class SeedGenerator(nn.Module):
 class SeedDiscriminator(nn.Module):
     """Four 3x3 convolutions (three with stride 2) -> flatten -> dropout 0.4 -> one logit."""
 
-    def __init__(self, resolution: int = 128, d_width: int = 64, dropout: float = 0.4, mbstd_group: int = 0) -> None:
+    def __init__(self, resolution: int = 128, width: int = 64, num_classes: int = 0, dropout: float = 0.4,
+                 mbstd_group: int = 0) -> None:
         """``mbstd_group`` > 0 adds a minibatch-std channel before the head (not the seed's)."""
         super().__init__()
         if resolution % 8:
             raise ValueError(f"resolution {resolution} is not a multiple of 8")
-        w = d_width
+        _unconditional(num_classes)
+        w = width
         self.features = nn.Sequential(
             KerasSameConv2d(1, w, 3), nn.LeakyReLU(LEAK),
             KerasSameConv2d(w, 2 * w, 3, stride=2), nn.LeakyReLU(LEAK),
@@ -64,3 +67,10 @@ class SeedDiscriminator(nn.Module):
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """Logits [N]; the seed's sigmoid lives in the loss, where it is numerically stable."""
         return self.head(self.features(x)).squeeze(1)
+
+
+def _unconditional(num_classes: int) -> None:
+    """The notebook's networks have no class inputs; one class needs none."""
+    if num_classes > 1:
+        raise ValueError("the seed's networks have no class embedding; the dcgan family has one "
+                         "(preset fewshot-dcgan)")

@@ -1,6 +1,6 @@
 """Stop a run whose losses or weights turned NaN/inf, before it overwrites the last good checkpoint.
 
-Checked when the loop reads its losses (every ``train.log_every`` steps and before every
+Checked when the loop reads its losses (every ``run.log_every`` steps and before every
 checkpoint): the losses are already on the host then, and the weight check is one fused norm
 per network.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -18,7 +17,16 @@ from braingan.errors import BrainganError
 
 
 class NumericalFault(BrainganError):
-    """Training diverged; the message names the step and how to continue from the last checkpoint."""
+    """Training diverged at ``step`` (``what`` went NaN/inf); nothing of it was saved.
+
+    ``last_good_step`` is the step of the checkpoint that remains (None: none was written yet),
+    so whoever catches it can say how to go on."""
+
+    def __init__(self, step: int, what: str, last_good_step: int | None) -> None:
+        kept = ("no checkpoint was written yet" if last_good_step is None
+                else f"the checkpoint of step {last_good_step} is kept")
+        super().__init__(f"step {step}: NaN/inf in {what}; training stopped without saving; {kept}.")
+        self.step, self.what, self.last_good_step = step, what, last_good_step
 
 
 def first_bad_loss(steps: Sequence[int], losses: Sequence[Sequence[float]]) -> tuple[int, str] | None:
@@ -45,18 +53,10 @@ def bad_weights(modules: dict[str, nn.Module]) -> str | None:
 
 
 def check(steps: Sequence[int], losses: Sequence[Sequence[float]], modules: dict[str, nn.Module],
-          checkpoint: Path, lr: float) -> None:
+          last_good_step: int | None) -> None:
     """Raise ``NumericalFault`` if a loss of ``steps`` or a weight of ``modules`` is NaN or inf."""
     fault = first_bad_loss(steps, losses)
     if fault is None and (weights := bad_weights(modules)) is not None:
         fault = (steps[-1], weights)
-    if fault is None:
-        return
-    step, what = fault
-    run_dir = checkpoint.parents[1]
-    if checkpoint.exists():
-        advice = (f"{checkpoint} keeps the last good state; continue with "
-                  f"'braingan train --resume --out {run_dir}', optionally with a lower rate, e.g. --lr {lr / 2:g}")
-    else:
-        advice = f"no checkpoint was written yet; train again with a lower learning rate, e.g. --lr {lr / 2:g}"
-    raise NumericalFault(f"step {step}: NaN/inf in {what}; training stopped without saving. {advice}")
+    if fault is not None:
+        raise NumericalFault(*fault, last_good_step)

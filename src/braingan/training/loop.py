@@ -1,8 +1,12 @@
-"""The training loop: batches from memory, steps, logs, sample grids, checkpoints, stop signals."""
+"""The training loop: batches from memory, the step, stop signals; everything else is a hook.
+
+``build_training`` (training/factory.py) makes what is trained; the hooks (training/hooks.py)
+log, check, draw grids, checkpoint and export. This module keeps the run's state (step, RNG
+streams) and how it is saved, resumed and initialised from another run.
+"""
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from collections.abc import Callable
@@ -13,74 +17,47 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from braingan import __version__
 from braingan.config import RunConfig
 from braingan.data import Dataset
 from braingan.data.dataset import pixel_settings
 from braingan.devices import resolve_device
 from braingan.errors import BrainganError
-from braingan.io.generator_files import save_generator
-from braingan.io.images import grid, save_png, to_uint8
-from braingan.models import build_discriminator, build_generator
-from braingan.models.registry import generator_kwargs
-from braingan.report.plots import plot_losses
-from braingan.training import fastpath, health
-from braingan.training.augment import AdaptiveP, augment
+from braingan.io.generator_files import GeneratorFile, save_generator
+from braingan.training import fastpath
+from braingan.training.augment import augment
 from braingan.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from braingan.training.distributed import World
-from braingan.training.ema import EMA
-from braingan.training.logs import LossLog
-from braingan.training.losses import get_loss
+from braingan.training.factory import build_training
+from braingan.training.hooks import Hook, LossRows, default_hooks
 from braingan.training.signals import TrainingInterrupted, catch_stop_signals
-from braingan.training.step import GanModels, StepOptions, train_step
-
-GRID_ROWS, GRID_COLS = 2, 5  # the seed's sample_images
-MBSTD_GROUP = 4  # images per minibatch-std group (StyleGAN's default)
+from braingan.training.step import StepOptions, StepStats, train_step
 
 
 class Trainer:
     """Owns a run directory and trains the configured GAN on an in-memory dataset."""
 
     def __init__(self, config: RunConfig, dataset: Dataset, run_dir: Path, log: Callable[[str], None] = print,
-                 world: World | None = None) -> None:
+                 world: World | None = None, hooks: list[Hook] | None = None) -> None:
         self.config, self.run_dir, self.log = config, Path(run_dir), log
-        self.world = world or World(device=resolve_device(config.train.device))
+        self.world = world or World(device=resolve_device(config.run.device))
         self.device = self.world.device
-        torch.manual_seed(config.train.seed)
-        m, t = config.model, config.train
         self.class_names = dataset.class_names
-        num_classes = len(self.class_names) if m.conditional else 0
-        self.g_kwargs = generator_kwargs(m.arch, m.latent_dim, config.data.resolution, m.g_width, num_classes,
-                                         m.g_batchnorm)
-        fastpath.tune_backend(self.device, t.fast)
-        G = fastpath.prepare_module(build_generator(m.arch, **self.g_kwargs).to(self.device), t.fast)
-        # minibatch-std groups must not straddle this rank's reals and fakes
-        mbstd_group = math.gcd(MBSTD_GROUP, t.batch_size // self.world.size) if m.d_mbstd else 0
-        D = build_discriminator(m.arch, config.data.resolution, m.d_width, num_classes, mbstd_group).to(self.device)
-        D = fastpath.prepare_module(D, t.fast)
-        adam = {"lr": t.lr, "betas": (t.beta1, t.beta2), "eps": t.adam_eps}
-        self.models = GanModels(G, D, fastpath.adam(G.parameters(), t.fast, **adam),
-                                fastpath.adam(D.parameters(), t.fast, **adam))
-        # What the step updates: under torchrun, DDP wrappers that all-reduce the gradients.
-        self.step_models = GanModels(self.world.wrap(G), self.world.wrap(D), self.models.opt_g, self.models.opt_d)
-        self.loss = get_loss(t.loss)
-        self.ema = EMA(G, t.ema) if t.ema else None
-        self.ada = (AdaptiveP(t.augment_p, t.ada_target, t.ada_every, t.ada_images, t.batch_size,
-                              mean_over_ranks=self.world.mean) if t.augment == "ada" else None)
-        self.images = fastpath.prepare_images(dataset.images.to(self.device), t.fast)
+        parts = build_training(config, len(self.class_names) if config.model.conditional else 0, self.world)
+        self.models, self.step_models, self.loss = parts.models, parts.step_models, parts.loss
+        self.ema, self.ada, self.g_kwargs = parts.ema, parts.ada, parts.generator_kwargs
+        self.images = fastpath.prepare_images(dataset.images.to(self.device), config.run.fast)
         # An unconditional run ignores the classes: one label for all, so that mode seeking (which
         # pairs only images of the same label) pairs every image of the batch.
-        labels = dataset.labels if m.conditional else torch.zeros_like(dataset.labels)
+        labels = dataset.labels if config.model.conditional else torch.zeros_like(dataset.labels)
         self.labels = labels.to(self.device)
         self.step = 0
+        self.saved_step: int | None = None  # the step of the checkpoint on disk, if any
+        self.stopping = False  # a stop signal was agreed on: the run ends after this step
         # Batch indices and noise: one stream, identical on every rank (each keeps its slice).
-        self.batch_rng = torch.Generator(self.device).manual_seed(t.seed)
-        self.world.seed_dropout(t.seed, self.step)
-        # Fixed noise for the sample grids, from its own generator so it never shifts training's RNG.
-        fixed = torch.Generator().manual_seed(t.seed)
-        self.fixed_z = torch.randn(GRID_ROWS * GRID_COLS, m.latent_dim, generator=fixed).to(self.device)
-        self.fixed_labels = (torch.arange(GRID_ROWS * GRID_COLS) % len(self.class_names)).to(self.device)
-        self.losses = LossLog(self.run_dir / "log.csv")
+        self.batch_rng = torch.Generator(self.device).manual_seed(config.run.seed)
+        self.world.seed_dropout(config.run.seed, self.step)
+        self.bar = tqdm(disable=True)  # replaced by fit's progress bar
+        self.hooks = default_hooks(self) if hooks is None else hooks
 
     @property
     def checkpoint_path(self) -> Path:
@@ -132,14 +109,15 @@ class Trainer:
         try:
             self.batch_rng.set_state(state["rng"].get("batch"))
         except (TypeError, RuntimeError):  # an older checkpoint, or one written on another device type
-            self.batch_rng.manual_seed(self.config.train.seed + self.step)
-        self.world.seed_dropout(self.config.train.seed, self.step)
+            self.batch_rng.manual_seed(self.config.run.seed + self.step)
+        self.world.seed_dropout(self.config.run.seed, self.step)
+        self.saved_step = self.step
 
     def _apply_optimizer_config(self) -> None:
-        t = self.config.train
+        o = self.config.optim
         for optimizer in (self.models.opt_g, self.models.opt_d):
             for group in optimizer.param_groups:
-                group.update(lr=t.lr, betas=(t.beta1, t.beta2), eps=t.adam_eps)
+                group.update(lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
 
     def init_from(self, run_dir: Path) -> None:
         """Start G, D (and the EMA) from another run's weights, for fine-tuning; the step,
@@ -165,20 +143,20 @@ class Trainer:
 
     @property
     def augment_p(self) -> float:
-        t = self.config.train
+        a = self.config.augment
         if self.ada:
             return self.ada.p
-        return t.augment_p if t.augment == "fixed" else 0.0
+        return a.p if a.mode == "fixed" else 0.0
 
     def step_options(self) -> StepOptions:
         """Augmentation at the current p, R1 (scaled by k) on every k-th step, and the
         mode-seeking weight on its ramp."""
-        t, p = self.config.train, self.augment_p
-        r1 = t.r1_gamma / 2 * t.r1_every if t.r1_gamma and self.step % t.r1_every == 0 else 0.0
-        shown = (self.step + 1) * t.batch_size  # counting this step's images
-        ramp = min(1.0, shown / t.mode_seeking_ramp) if t.mode_seeking_ramp else 1.0
+        loss, p = self.config.loss, self.augment_p
+        r1 = loss.r1_gamma / 2 * loss.r1_every if loss.r1_gamma and self.step % loss.r1_every == 0 else 0.0
+        shown = (self.step + 1) * self.config.run.batch_size  # counting this step's images
+        ramp = min(1.0, shown / loss.mode_seeking_ramp) if loss.mode_seeking_ramp else 1.0
         return StepOptions(augment=partial(augment, p=p) if p > 0 else None, r1_weight=r1,
-                           mode_seeking=t.mode_seeking * ramp)
+                           mode_seeking=loss.mode_seeking * ramp)
 
     @property
     def sampler(self) -> torch.nn.Module:
@@ -188,113 +166,79 @@ class Trainer:
     def save(self) -> None:
         if self.world.is_main:
             save_checkpoint(self.checkpoint_path, self.state())
+        self.saved_step = self.step
 
     def export_generator(self) -> None:
-        data = self.config.data
-        preprocessing, volumes = pixel_settings(data)
-        save_generator(self.run_dir, self.sampler, {
-            "arch": self.config.model.arch,
-            "kwargs": self.g_kwargs,
-            "resolution": data.resolution,
-            "latent_dim": self.config.model.latent_dim,
-            "classes": self.class_names,
-            "conditional": self.config.model.conditional,
-            "ema": self.ema is not None,
-            "preprocessing": preprocessing.to_dict(),
-            "volumes": volumes.to_dict(),  # how DICOM series and NIfTI volumes became slices
-            "steps": self.step,
-            "braingan": __version__,
-        })
+        preprocessing, volumes = pixel_settings(self.config.data)
+        m = self.config.model
+        save_generator(self.run_dir, self.sampler, GeneratorFile(
+            arch=m.arch, kwargs=self.g_kwargs, resolution=self.config.data.resolution, latent_dim=m.latent_dim,
+            classes=self.class_names, conditional=m.conditional, ema=self.ema is not None,
+            preprocessing=preprocessing.to_dict(),
+            volumes=volumes.to_dict(),  # how DICOM series and NIfTI volumes became slices
+            steps=self.step,
+        ))
 
     # -- loop -----------------------------------------------------------------------------
 
     def fit(self) -> None:
-        t = self.config.train
+        r = self.config.run
         total = self.config.total_steps
-        if self.world.is_main:
-            self.losses.start(self.step)
-        local = self.world.local_batch(t.batch_size)
-        pending: list[tuple[int, torch.Tensor, torch.Tensor, float]] = []
+        local = self.world.local_batch(r.batch_size)
+        pending: list[tuple[int, StepStats, float]] = []
         last_time, last_step = time.perf_counter(), self.step
         quiet = None if self.world.is_main else True  # None: on when the output is a terminal
-        bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True, disable=quiet)
-        with catch_stop_signals() as stop, bar:
+        self.bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True, disable=quiet)
+        self._call("start")
+        with catch_stop_signals() as stop, self.bar:
             while self.step < total:
-                idx = torch.randint(0, len(self.images), (t.batch_size,), device=self.device,
-                                    generator=self.batch_rng)[local]
-                z = torch.randn(t.batch_size, self.config.model.latent_dim, device=self.device,
-                                generator=self.batch_rng)[local]
-                reals = self.images[idx]
-                if t.mirror:  # drawn after z, so runs without it keep the seed's exact stream
-                    flip = torch.rand(t.batch_size, device=self.device, generator=self.batch_rng)[local] < 0.5
-                    reals = torch.where(flip[:, None, None, None], reals.flip(-1), reals)
                 p = self.augment_p
-                stats = train_step(self.step_models, self.loss, reals, z, self.labels[idx], self.step_options())
-                if self.ema:
-                    self.ema.update(self.models.generator, self.step)
-                if self.ada:
-                    self.ada.observe(stats.real_signs, len(idx))
+                stats = self._train_one(local)
                 self.step += 1
-                pending.append((self.step, stats.d_loss, stats.g_loss, p))
-                bar.update(1)
-                # Under torchrun the ranks flush and decide to stop together, at the same steps;
-                # losses and weights are also checked before every checkpoint (no NaN state is saved).
-                checkpoint_due = self.step % t.checkpoint_every == 0
-                flush = (len(pending) >= t.log_every or self.step == total or checkpoint_due
+                pending.append((self.step, stats, p))
+                self.bar.update(1)
+                # Under torchrun the ranks read losses and decide to stop together, at the same
+                # steps; losses are read before every checkpoint, so no NaN state is saved.
+                flush = (len(pending) >= r.log_every or self.step == total or self.step % r.checkpoint_every == 0
                          or (stop and not self.world.distributed))
-                stopping = self.world.agree(bool(stop)) if flush else False
+                self.stopping = self.world.agree(bool(stop)) if flush else False
                 if flush:
                     now = time.perf_counter()
-                    rate = (self.step - last_step) * t.batch_size / max(now - last_time, 1e-9)
-                    last = self._write_losses(pending, rate, bar)
+                    rate = (self.step - last_step) * r.batch_size / max(now - last_time, 1e-9)
+                    self._call("losses", self._read_losses(pending, rate))
                     pending, last_time, last_step = [], now, self.step
-                    if bar.disable and last and (checkpoint_due or self.step == total):  # no terminal: a line instead
-                        self.log(f"step {self.step}/{total}: d_loss {last['d_loss']:.3f}, "
-                                 f"g_loss {last['g_loss']:.3f}, {last['images_per_s']:.1f} images/s")
-                if self.step % t.steps_per_epoch == 0 and self.world.is_main:
-                    self._sample_grid()
-                if stopping:
-                    self._finish()
+                self._call("step_end")
+                if self.stopping:
+                    self._call("end")
                     raise TrainingInterrupted(stop.signum or signal.SIGTERM, self.step)
-                if checkpoint_due and self.step < total:
-                    self.save()
-        self._finish()
+        self._call("end")
 
-    def _write_losses(self, pending: list[tuple[int, torch.Tensor, torch.Tensor, float]], rate: float,
-                      bar: tqdm) -> dict[str, float] | None:
-        """One device-to-host copy for the whole interval (no sync on every step); NaN/inf stops here.
-        Returns the interval's last row (None on the other ranks)."""
-        values = self.world.mean(torch.stack([torch.stack([d, g]) for _, d, g, _ in pending])).tolist()
-        health.check([s for s, _, _, _ in pending], values,
-                     {"generator": self.models.generator, "discriminator": self.models.discriminator},
-                     self.checkpoint_path, self.config.train.lr)
-        if not self.world.is_main:
-            return None
-        spe = self.config.train.steps_per_epoch
-        rows = [{"step": s, "epoch": (s - 1) // spe + 1, "d_loss": d, "g_loss": g, "images_per_s": rate,
-                 "augment_p": p} for (s, _, _, p), (d, g) in zip(pending, values)]
-        self.losses.append(rows)
-        bar.set_postfix(d_loss=f"{rows[-1]['d_loss']:.3f}", g_loss=f"{rows[-1]['g_loss']:.3f}", img_s=f"{rate:.1f}")
-        return rows[-1]
+    def _train_one(self, local: slice) -> StepStats:
+        """One step on a batch drawn from the run's stream: indices, noise, then (with mirror) flips."""
+        batch = self.config.run.batch_size
+        idx = torch.randint(0, len(self.images), (batch,), device=self.device, generator=self.batch_rng)[local]
+        z = torch.randn(batch, self.config.model.latent_dim, device=self.device, generator=self.batch_rng)[local]
+        reals = self.images[idx]
+        if self.config.augment.mirror:  # drawn after z, so runs without it keep the seed's exact stream
+            flip = torch.rand(batch, device=self.device, generator=self.batch_rng)[local] < 0.5
+            reals = torch.where(flip[:, None, None, None], reals.flip(-1), reals)
+        stats = train_step(self.step_models, self.loss, reals, z, self.labels[idx], self.step_options())
+        if self.ema:
+            self.ema.update(self.models.generator, self.step)
+        if self.ada:
+            self.ada.observe(stats.real_signs, len(idx))
+        return stats
 
-    @torch.no_grad()
-    def _sample_grid(self) -> None:
-        G = self.sampler
-        training = G.training
-        G.eval()
-        images = to_uint8(G(self.fixed_z, self.fixed_labels))
-        G.train(training)
-        save_png(self.run_dir / "samples" / f"step_{self.step:06d}.png", grid(images, GRID_ROWS, GRID_COLS))
+    def _read_losses(self, pending: list[tuple[int, StepStats, float]], rate: float) -> LossRows:
+        """One device-to-host copy for the whole interval (no sync on every step), averaged over ranks."""
+        values = self.world.mean(torch.stack([torch.stack([s.d_loss, s.g_loss]) for _, s, _ in pending])).tolist()
+        spe = self.config.run.steps_per_epoch
+        return [{"step": step, "epoch": (step - 1) // spe + 1, "d_loss": d, "g_loss": g, "images_per_s": rate,
+                 "augment_p": p} for (step, _, p), (d, g) in zip(pending, values)]
 
-    def _finish(self) -> None:
-        """Checkpoint, generator files and the loss plot: a finished or stopped run is usable."""
-        if not self.world.is_main:
-            return
-        self.save()
-        self.export_generator()
-        rows = self.losses.read()
-        if rows:
-            plot_losses(rows, self.run_dir / "losses.png")
+    def _call(self, moment: str, *args: Any) -> None:
+        for hook in self.hooks:
+            getattr(hook, moment)(self, *args)
 
 
 def _transfer(module: torch.nn.Module, source: dict[str, torch.Tensor], path: Path) -> None:

@@ -1,0 +1,82 @@
+"""Everything a run trains, built from its config in one place: networks, optimisers, loss, EMA, ADA.
+
+The networks come from the registry through the common contract (models/registry.py); what
+this module adds is how the config's knobs map onto it, and what only a training run knows:
+the per-rank batch, which a minibatch-std group must divide so that no group mixes real and
+generated images (D's batch is [reals, fakes]).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from braingan.config import RunConfig
+from braingan.models import build_discriminator, build_generator
+from braingan.training import fastpath
+from braingan.training.augment import AdaptiveP
+from braingan.training.distributed import World
+from braingan.training.ema import EMA
+from braingan.training.losses import GanLoss, get_loss
+from braingan.training.step import GanModels
+
+MBSTD_GROUP = 4  # images per minibatch-std group (StyleGAN's default)
+
+
+@dataclass
+class TrainingParts:
+    """What the loop updates, and the settings it rebuilds the generator from."""
+
+    models: GanModels  # the networks and their optimizers
+    step_models: GanModels  # the same, wrapped for the ranks' gradient all-reduce under torchrun
+    loss: GanLoss
+    ema: EMA | None
+    ada: AdaptiveP | None
+    generator_kwargs: dict[str, Any]  # stored in generator.json to rebuild G
+
+
+def generator_kwargs(config: RunConfig, num_classes: int) -> dict[str, Any]:
+    """G's constructor arguments: the contract's shared ones, and the family's options that are on."""
+    m = config.model
+    kwargs: dict[str, Any] = {"resolution": config.data.resolution, "width": m.g_width,
+                              "num_classes": num_classes, "latent_dim": m.latent_dim}
+    if m.g_batchnorm:
+        kwargs["batch_norm"] = True
+    return kwargs
+
+
+def discriminator_kwargs(config: RunConfig, num_classes: int, world: World) -> dict[str, Any]:
+    m = config.model
+    kwargs: dict[str, Any] = {"resolution": config.data.resolution, "width": m.d_width, "num_classes": num_classes}
+    if m.d_mbstd:
+        kwargs["mbstd_group"] = math.gcd(MBSTD_GROUP, config.run.batch_size // world.size)
+    return kwargs
+
+
+def build_training(config: RunConfig, num_classes: int, world: World) -> TrainingParts:
+    """Seeded from ``run.seed``: G's weights are drawn first, then D's, as the seed notebook did.
+
+    ``num_classes`` 0 builds unconditional networks."""
+    run, optim = config.run, config.optim
+    torch.manual_seed(run.seed)
+    fastpath.tune_backend(world.device, run.fast)
+    g_kwargs = generator_kwargs(config, num_classes)
+    G = fastpath.prepare_module(build_generator(config.model.arch, **g_kwargs).to(world.device), run.fast)
+    D = build_discriminator(config.model.arch, **discriminator_kwargs(config, num_classes, world)).to(world.device)
+    D = fastpath.prepare_module(D, run.fast)
+    adam = {"lr": optim.lr, "betas": (optim.beta1, optim.beta2), "eps": optim.eps}
+    models = GanModels(G, D, fastpath.adam(G.parameters(), run.fast, **adam),
+                       fastpath.adam(D.parameters(), run.fast, **adam))
+    a = config.augment
+    return TrainingParts(
+        models=models,
+        step_models=GanModels(world.wrap(G), world.wrap(D), models.opt_g, models.opt_d),
+        loss=get_loss(config.loss.gan),
+        ema=EMA(G, config.ema.decay) if config.ema.decay else None,
+        ada=(AdaptiveP(a.p, a.ada_target, a.ada_every, a.ada_images, run.batch_size, mean_over_ranks=world.mean)
+             if a.mode == "ada" else None),
+        generator_kwargs=g_kwargs,
+    )
