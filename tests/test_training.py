@@ -34,13 +34,15 @@ def test_tiny_run_changes_both_networks_and_writes_the_run(small_yes, tmp_path):
     assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in rows)
 
 
-def test_without_a_terminal_progress_is_a_log_line_per_checkpoint(small_yes, tmp_path):
+@pytest.mark.parametrize("seconds, expected", [(0.0, ["step 2/4", "step 4/4"]), (3600.0, ["step 4/4"])])
+def test_without_a_terminal_progress_is_a_log_line_every_so_often(seconds, expected, small_yes, tmp_path):
     lines = []
     config = tiny_config(small_yes, steps=4)
-    config.run.checkpoint_every = 2  # pytest's output is not a terminal, so the bar is off
+    config.run.log_every = 2  # pytest's output is not a terminal, so the bar is off
+    config.run.progress_every = seconds  # a line at the first loss read this long after the last one
     braingan.train(config, tmp_path / "run", log=lines.append)
     progress = [line for line in lines if line.startswith("step ")]
-    assert [line.split(":")[0] for line in progress] == ["step 2/4", "step 4/4"]
+    assert [line.split(":")[0] for line in progress] == expected
     assert "images/s" in progress[-1]
 
 

@@ -67,9 +67,9 @@ class Section:
             if f.metadata.get("range"):
                 test, says = RANGES[f.metadata["range"]]
                 if not test(value):
-                    raise ConfigError(f"{f.name} {says}, not {value}")
+                    raise ConfigError(f"{key} {says}, not {value}")
             if f.metadata.get("choices") and value not in f.metadata["choices"]:
-                raise ConfigError(f"{f.name} must be one of {', '.join(f.metadata['choices'])}, not {value!r}")
+                raise ConfigError(f"{key} must be one of {', '.join(f.metadata['choices'])}, not {value!r}")
         self.check()
 
     def check(self) -> None:
@@ -183,6 +183,8 @@ class RunSettings(Section):
     seed: int = knob(0, "random seed of the run")
     checkpoint_every: int = knob(500, "steps between checkpoints", range="positive")
     log_every: int = knob(1, "steps between loss reads (each read syncs with the GPU)", range="positive")
+    progress_every: float = knob(60.0, "seconds between progress lines when the output is not a terminal "
+                                       "(at the next loss read; the last step always has one)", range="non_negative")
     device: str = knob("auto", "auto, cpu, cuda, cuda:N")
     # channels_last + fused Adam: the plain eager step's math to float rounding (training/fastpath.py)
     fast: bool = knob(True, "fast path: channels_last layout and fused Adam (--no-fast: plain eager)")

@@ -8,6 +8,7 @@ leave the run directory usable. Only rank 0 writes files; every rank checks its 
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import torch
@@ -74,17 +75,20 @@ class LossLogHook(Hook):
 
     def __init__(self, trainer: Trainer) -> None:
         self.log = LossLog(trainer.run_dir / "log.csv")
+        self.last_line = time.monotonic()
 
     def start(self, trainer: Trainer) -> None:
         self.log.start(trainer.step)
+        self.last_line = time.monotonic()
 
     def losses(self, trainer: Trainer, rows: LossRows) -> None:
         self.log.append(rows)
         last = rows[-1]
         trainer.bar.set_postfix(d_loss=f"{last['d_loss']:.3f}", g_loss=f"{last['g_loss']:.3f}",
                                 img_s=f"{last['images_per_s']:.1f}")
-        total = trainer.config.total_steps
-        if trainer.bar.disable and (trainer.step % trainer.config.run.checkpoint_every == 0 or trainer.step == total):
+        total, now = trainer.config.total_steps, time.monotonic()
+        if trainer.bar.disable and (now - self.last_line >= trainer.config.run.progress_every or trainer.step == total):
+            self.last_line = now
             trainer.log(f"step {trainer.step}/{total}: d_loss {last['d_loss']:.3f}, g_loss {last['g_loss']:.3f}, "
                         f"{last['images_per_s']:.1f} images/s")
 
