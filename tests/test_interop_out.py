@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dataclasses
+
 import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from braingan import api
@@ -18,11 +21,13 @@ from braingan.cli import main
 from braingan.data.dicom import read_dicom
 from braingan.data.nifti import read_nifti
 from braingan.data.slices import VolumeOptions
-from braingan.io.generator_files import save_generator
+from braingan.data.preprocess import Preprocessing
+from braingan.errors import BrainganError
+from braingan.io.generator_files import GeneratorFile, load_generator, read_generator_file, save_generator
 from braingan.models.seed_dcgan import SeedGenerator
 
-META = {"arch": "seed_dcgan", "kwargs": {"latent_dim": 100, "resolution": 32, "g_width": 16},
-        "resolution": 32, "latent_dim": 100, "classes": ["yes"]}
+CARD = GeneratorFile(arch="seed_dcgan", kwargs={"latent_dim": 100, "resolution": 32, "width": 16},
+                     resolution=32, latent_dim=100, classes=["yes"])
 
 
 @pytest.fixture
@@ -30,7 +35,7 @@ def run(tmp_path: Path) -> Path:
     """A run directory holding a (randomly initialised) seed generator at 32 px."""
     torch.manual_seed(0)
     folder = tmp_path / "runs" / "tiny-run"
-    save_generator(folder, SeedGenerator(latent_dim=100, resolution=32, g_width=16), META)
+    save_generator(folder, SeedGenerator(resolution=32, width=16, latent_dim=100), CARD)
     return folder
 
 
@@ -117,7 +122,7 @@ class _LabelledGenerator(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.embed = nn.Embedding(3, 100)
-        self.body = SeedGenerator(latent_dim=100, resolution=32, g_width=16)
+        self.body = SeedGenerator(resolution=32, width=16, latent_dim=100)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.body(z + self.embed(labels))
@@ -128,11 +133,60 @@ def test_onnx_export_of_a_conditional_generator_has_a_label_input(tmp_path):
     from braingan.io.onnx import export_onnx, is_conditional
 
     generator = _LabelledGenerator().eval()
-    meta = {**META, "classes": ["glioma", "meningioma", "pituitary"]}
-    assert not is_conditional(SeedGenerator(100, 32, 16), meta)  # takes labels, ignores them
+    meta = {**CARD.to_dict(), "classes": ["glioma", "meningioma", "pituitary"]}
+    assert not is_conditional(SeedGenerator(resolution=32, width=16, latent_dim=100), meta)  # takes labels, ignores them
     assert export_onnx(generator, meta, tmp_path / "c.onnx")
     session = ort.InferenceSession(str(tmp_path / "c.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["z", "label"]
     z, labels = torch.randn(4, 100), torch.tensor([0, 1, 2, 1])
     (image,) = session.run(None, {"z": z.numpy(), "label": labels.numpy()})
     np.testing.assert_allclose(image, generator(z, labels).detach().numpy(), atol=1e-4)
+
+
+def test_generator_file_round_trips_every_field(tmp_path):
+    """What the trainer's export writes comes back field for field, from the JSON and from the
+    weights' own header alike."""
+    torch.manual_seed(0)
+    generator = SeedGenerator(resolution=32, width=16, latent_dim=100)
+    card = dataclasses.replace(CARD, conditional=False, ema=True, steps=120, source="keras:generator_final.h5",
+                               preprocessing=Preprocessing(resolution=32, crop=False).to_dict(),
+                               volumes=VolumeOptions(slices=0.5).to_dict())
+    save_generator(tmp_path, generator, card)
+    loaded, back = load_generator(tmp_path)
+    assert back == card and read_generator_file(tmp_path) == card
+    on_disk = json.loads((tmp_path / "generator.json").read_text())
+    assert on_disk["format"] == 1 and on_disk["source"] == "keras:generator_final.h5" and on_disk["volumes"]["slices"] == 0.5
+    assert GeneratorFile.from_dict(on_disk) == card
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), generator.state_dict().values()))
+    synthesizer = api.load(tmp_path, device="cpu")  # the API reads the same fields
+    assert (synthesizer.resolution, synthesizer.class_names, synthesizer.conditional) == (32, ["yes"], False)
+    assert synthesizer.generate(2, seed=0).shape == (2, 32, 32)
+
+
+def test_old_generator_files_still_load(tmp_path):
+    """A generator.json as the first releases wrote it (no conditional, ema, volumes, steps; the
+    width named g_width) beside weights without a header: it loads, the new fields at their defaults."""
+    torch.manual_seed(0)
+    generator = SeedGenerator(resolution=32, width=16, latent_dim=100)
+    old = {"format": 1, "arch": "seed_dcgan", "kwargs": {"latent_dim": 100, "resolution": 32, "g_width": 16},
+           "resolution": 32, "latent_dim": 100, "classes": ["yes"],
+           "preprocessing": {"resolution": 32, "crop": False, "threshold": 0.1, "version": 1},
+           "source": "keras:generator_final.h5", "braingan": "0.0.9"}
+    (tmp_path / "generator.json").write_text(json.dumps(old))
+    (tmp_path / "generator.safetensors").write_bytes(save_safetensors(dict(generator.state_dict())))
+    loaded, card = load_generator(tmp_path)
+    assert (card.conditional, card.ema, card.volumes, card.steps, card.braingan) == (False, False, None, None, "0.0.9")
+    assert card.kwargs["g_width"] == 16 and card.preprocessing["crop"] is False  # as written
+    z = torch.randn(3, 100)
+    with torch.no_grad():
+        assert torch.equal(loaded(z), generator.eval()(z))
+    assert main(["generate", str(tmp_path), "-n", "2", "--out", str(tmp_path / "png")]) == 0
+    # Files of another format, or missing a field every version wrote, are refused by name.
+    (tmp_path / "generator.json").write_text(json.dumps({**old, "format": 2}))
+    with pytest.raises(BrainganError, match="unknown generator format 2"):
+        load_generator(tmp_path)
+    (tmp_path / "generator.json").write_text(json.dumps({k: v for k, v in old.items() if k != "classes"}))
+    with pytest.raises(BrainganError, match="missing classes"):
+        load_generator(tmp_path)
+    with pytest.raises(BrainganError, match="invalid resolution"):
+        GeneratorFile.from_dict({**old, "resolution": "32"})

@@ -14,6 +14,7 @@ import torch
 from braingan import api
 from braingan.cli import main
 from braingan.errors import BrainganError
+from braingan.io.generator_files import read_generator_file
 from braingan.io.keras_h5 import seed_generator_from_h5
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -99,6 +100,9 @@ def test_keras2_layout_imports_and_generate_uses_it(tmp_path, weights_only):
     np.testing.assert_allclose(ours, _keras_output(model, z), atol=1e-5)
     assert main(["generate", str(run), "-n", "2", "--out", str(tmp_path / "png")]) == 0
     assert len(list((tmp_path / "png").glob("*.png"))) == 2
+    card = read_generator_file(run)  # the one schema the trainer's export writes too
+    assert (card.arch, card.source, card.classes, card.steps) == ("seed_dcgan", "keras:generator_final.h5", ["yes"], None)
+    assert card.kwargs == {"resolution": 32, "width": 16, "latent_dim": 100} and card.preprocessing["crop"] is False
 
 
 def test_files_that_are_not_the_seed_generator_are_refused(tmp_path, capsys):
@@ -113,3 +117,26 @@ def test_files_that_are_not_the_seed_generator_are_refused(tmp_path, capsys):
         h5.create_dataset("x", data=np.zeros(3))
     with pytest.raises(BrainganError, match="bare.h5: no Keras layer list"):
         seed_generator_from_h5(tmp_path / "bare.h5")
+
+
+def test_an_imported_run_is_evaluated_against_real_images(tmp_path, capsys):
+    """No checkpoint, no config: evaluate asks for --real, then measures against it."""
+    from braingan.data.demo import load_demo_slices
+    from braingan.io.images import save_png
+
+    model = seed_keras_generator(g_width=16, base=8)
+    _randomise(model)
+    _keras2_file(model, tmp_path / "generator_final.h5")
+    run = tmp_path / "seed-run"
+    assert main(["import-keras", str(tmp_path / "generator_final.h5"), "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--n", "8", "--metrics", "swd"]) == 2
+    err = capsys.readouterr().err
+    assert "--real" in err and "no checkpoint" not in err and len(err.strip().splitlines()) == 1
+    real = tmp_path / "mni152"  # the real T1 slices braingan ships
+    for i, image in enumerate(load_demo_slices()[20:60:2]):
+        save_png(real / f"slice_{i:02d}.png", image)
+    assert main(["evaluate", str(run), "--real", str(real), "--n", "8", "--metrics", "swd,memorization"]) == 0
+    report = json.loads((run / "metrics.json").read_text())
+    assert (report["n_real"], report["n_fake"], report["resolution"]) == (20, 8, 32)
+    assert report["metrics"]["swd"]["mean"] > 0 and report["metrics"]["memorization"]["flagged"] == 0

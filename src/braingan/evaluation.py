@@ -1,15 +1,16 @@
-"""``evaluate``: a trained run's samples against the real set, every metric, one metrics.json.
+"""``evaluate``: a run's samples against the real set, every metric, one metrics.json.
 
-This is where runs meet metrics: it loads the run's config and generator, preprocesses the
-real images exactly as training did (``data.load_dataset`` on the saved data config), makes or
-reads the generated images, and hands arrays to ``metrics.registry``.
+This is where runs meet metrics: it loads the run's generator, preprocesses the real images
+exactly as training did (``data.load_dataset`` on the run's saved data config, or for a
+generator imported without its training record, on the preprocessing its generator.json
+records), makes or reads the generated images, and hands arrays to ``metrics.registry``. What
+each metric needs and shows is declared there, so nothing here knows a metric by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,21 +19,49 @@ import torch
 
 from braingan import __version__
 from braingan.api import load, saved_config
-from braingan.config import DataConfig
+from braingan.config import DataConfig, RunConfig
 from braingan.data import Dataset, load_dataset
 from braingan.devices import resolve_device
 from braingan.errors import BrainganError
-from braingan.io.atomic import atomic_write_text
+from braingan.io.atomic import atomic_write_bytes, atomic_write_text
+from braingan.io.generator_files import GeneratorFile, read_generator_file
 from braingan.io.images import save_png
 from braingan.metrics import inception, memorization, registry
+from braingan.metrics.result import MetricResult, artifact_path
 
 Log = Callable[[str], None]
-METRICS_FILE, PAIRS_FILE = "metrics.json", "memorization_pairs.png"
+METRICS_FILE = "metrics.json"
+CHECKPOINT = Path("checkpoints", "last.pt")  # where api.saved_config finds the training config
+NO_RECORD = "holds a generator without its training record (made by import-keras)"
+
+
+def trained_config(run: str | Path) -> RunConfig | None:
+    """The config ``run`` was trained with; None for a folder of generator files alone."""
+    return saved_config(run) if (Path(run) / CHECKPOINT).is_file() else None
+
+
+def trained_with_mirror(config: RunConfig) -> bool:
+    """Whether the run trained on left-right flips (the audit then searches flipped images too)."""
+    return config.train.mirror
+
+
+def data_config_of(card: GeneratorFile, path: str | Path) -> DataConfig:
+    """The images in ``path`` preprocessed as the generator's training images were, from what its
+    generator.json records (crop, size and, where recorded, how volumes became slices)."""
+    volumes = dict(card.volumes or {})
+    return DataConfig(path=str(path), resolution=card.resolution, crop=bool(card.preprocessing.get("crop", True)),
+                      **{k: volumes[k] for k in ("slices", "axis", "brain_fraction", "clip_low", "clip_high")
+                         if k in volumes})
 
 
 def real_dataset(run: str | Path, real: str | Path | None = None, log: Log = print) -> Dataset:
     """The run's training images (or ``real``), preprocessed exactly as the run's training was."""
-    data = dataclasses.replace(saved_config(run).data)
+    trained = trained_config(run)
+    if trained is None:
+        if real is None:
+            raise BrainganError(f"{run} {NO_RECORD}: give the real images to compare with (--real FOLDER)")
+        return load_dataset(data_config_of(read_generator_file(Path(run)), real), log=log)
+    data = dataclasses.replace(trained.data)
     if real is not None:
         data.path, data.classes, data.limit = str(real), None, None
     return load_dataset(data, log=log)
@@ -68,9 +97,10 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
     and whose own pairwise MS-SSIM is the diversity a generator of new patients would show."""
     run, out = Path(run), Path(out) if out is not None else Path(run)
     names = registry.parse(metrics)
+    metrics_used = [registry.METRICS[m] for m in names]
     if n < 2 and fake_dir is None:
         raise BrainganError(f"--n must be at least 2, not {n}")
-    trained = saved_config(run)
+    trained = trained_config(run)
     real_set = real_dataset(run, real, log=lambda _: None)
     resolution = real_set.images.shape[-1]
 
@@ -80,13 +110,13 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
         runs = runs_per_class or {"": run}
         fake, fake_names = _generate(runs, n, seed, device)
         source = f"{len(fake)} generated with seed {seed}"
-    inputs = registry.EvalInputs(real=real_set.images, fake=fake, class_names=real_set.class_names,
-                                 mirror=trained.train.mirror)
-    if holdout is not None and {"memorization", "diversity"} & set(names):  # only these read it
+    mirror = trained is not None and trained_with_mirror(trained)
+    inputs = registry.EvalInputs(real=real_set.images, fake=fake, class_names=real_set.class_names, mirror=mirror)
+    if holdout is not None and any(m.reads_holdout for m in metrics_used):
         inputs.holdout = real_dataset(run, holdout, log=lambda _: None).images
     if fake_names is not None:
         unknown = sorted(set(fake_names) - set(real_set.class_names))
-        if unknown and "utility" in names:
+        if unknown and any(m.needs_labels for m in metrics_used):
             raise BrainganError(f"generated class {unknown[0]!r} has no real images in {real or 'the training data'} "
                                 f"(classes there: {', '.join(real_set.class_names)})")
         if not unknown:
@@ -94,47 +124,61 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
             inputs.fake_labels = np.array([real_set.class_names.index(c) for c in fake_names])
 
     skipped = {}
-    if any(registry.METRICS[m].needs_inception or m == "prdc" for m in names):
+    if any(m.needs_inception or m.uses_inception_if_available for m in metrics_used):
         path, note = inception.locate_weights(inception_weights)
         inputs.inception_note = note
         if path is None:
             log(note)
-            for m in names:
-                if registry.METRICS[m].needs_inception:
-                    skipped[m] = note
+            skipped = {m.name: note for m in metrics_used if m.needs_inception}
         else:
             inputs.extractor = inception.InceptionFeatures(path, device=resolve_device(device))
             inputs.inception_note = f"{note}; run with {inputs.extractor.backend}"
 
-    results = {}
-    for name in names:
-        if name in skipped:
+    results: dict[str, MetricResult] = {}
+    for metric in metrics_used:
+        if metric.name in skipped:
             continue
-        start = time.perf_counter()
-        results[name] = registry.METRICS[name].compute(inputs)
-        results[name]["seconds"] = round(time.perf_counter() - start, 2)
-        log(f"{name}: done in {results[name]['seconds']:.1f} s")
+        results[metric.name] = metric.compute(inputs)
+        log(f"{metric.name}: done in {results[metric.name].values['seconds']:.1f} s")
 
-    training_data = trained.data.path or "the embedded demo set"
+    training_data = (trained.data.path if trained is not None else None) or "the embedded demo set"
     report = {
         "braingan": __version__, "run": str(run), "real": str(real or training_data),
         "n_real": len(real_set), "n_fake": len(fake), "fake": source, "resolution": resolution,
         "holdout": str(holdout) if holdout is not None else None,
-        "inception": inputs.inception_note or None, "metrics": results, "skipped": skipped,
-        "notes": {"real_preprocessing": "the run's own data config (crop, pad, resize), as in training",
+        "inception": inputs.inception_note or None,
+        "metrics": {name: result.values for name, result in results.items()}, "skipped": skipped,
+        "notes": {"real_preprocessing": "the run's own data config (crop, pad, resize), as in training"
+                                        if trained is not None else
+                                        "the preprocessing recorded in the run's generator.json",
                   "memorization_against": "the real set above (by default the run's training images)"
                                           + (", and its left-right flips (the run trained on them)"
                                              if inputs.mirror else "")},
     }
     atomic_write_text(out / METRICS_FILE, json.dumps(report, indent=2, default=float) + "\n")
-    if "memorization_pairs" in inputs.extras:
-        save_png(out / PAIRS_FILE, inputs.extras["memorization_pairs"])
+    for name, result in results.items():
+        save_artifacts(out, name, result)
     return report
+
+
+def save_artifacts(folder: Path, metric: str, result: MetricResult) -> None:
+    """Each picture as ``<metric>_<artifact>.png`` beside metrics.json, where the report looks."""
+    for artifact, image in result.artifacts.items():
+        path = artifact_path(folder, metric, artifact)
+        if isinstance(image, bytes):
+            atomic_write_bytes(path, image)
+        else:
+            save_png(path, image)
 
 
 def reject_memorized(run: str | Path, images: np.ndarray, log: Log = print) -> tuple[np.ndarray, list[int]]:
     """Drop generated uint8 images that the memorization audit flags against the run's training set."""
+    trained = trained_config(run)
+    if trained is None:  # nothing to audit against: say how to audit with real images instead
+        raise BrainganError(f"{run} {NO_RECORD}, so its training images are unknown: generate without "
+                            "--reject-memorized, then audit the images with 'braingan evaluate RUN --real FOLDER "
+                            "--fake OUT --metrics memorization'")
     train = real_dataset(run, log=lambda _: None).images
-    result = memorization.audit(train, images, mirror=saved_config(run).train.mirror)
+    result = memorization.audit(train, images, mirror=trained_with_mirror(trained))
     keep = np.setdiff1d(np.arange(len(images)), result.flagged)
     return images[keep], sorted(result.flagged)

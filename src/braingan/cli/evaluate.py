@@ -7,7 +7,7 @@ from pathlib import Path
 
 from braingan import evaluation
 from braingan.errors import BrainganError
-from braingan.metrics.registry import DEFAULT, METRICS
+from braingan.metrics.registry import DEFAULT, METRICS, result_of
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -16,12 +16,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Generate N samples (or read --fake), preprocess the real set exactly as training did, "
                     "and write metrics.json plus a table. Nothing is downloaded.",
     )
-    parser.add_argument("run", type=Path, help="run directory (checkpoints/last.pt + generator files)")
-    parser.add_argument("--real", type=Path, help="real images to compare with (default: the run's training data)")
+    parser.add_argument("run", type=Path, help="run directory (generator files, and checkpoints/last.pt when trained here)")
+    parser.add_argument("--real", type=Path, help="real images to compare with (default: the run's training data; needed for a "
+                             "run made by import-keras, which has no record of its training data)")
     parser.add_argument("--n", type=int, default=1000, help="number of samples to generate (default 1000)")
     parser.add_argument("--fake", type=Path, help="folder of already generated images instead of generating")
     parser.add_argument("--metrics", default=",".join(DEFAULT),
-                        help=f"comma-separated, from: {', '.join(METRICS)} (default: all but utility)")
+                        help=f"comma-separated, from: {', '.join(METRICS)} (default: {','.join(DEFAULT)})")
     parser.add_argument("--out", type=Path, help="folder for metrics.json (default: the run directory)")
     parser.add_argument("--inception-weights", type=Path, help="TorchScript Inception file for FID/KID/PRDC")
     parser.add_argument("--run-per-class", metavar="CLASS=RUN,...",
@@ -47,22 +48,17 @@ def parse_runs_per_class(text: str | None) -> dict[str, Path] | None:
 
 
 def format_table(report: dict) -> str:
-    """One line per number: metric, value, and which way is better."""
-    rows = []
+    """One line per number: metric, value, and which way is better where the number is a reading;
+    then each metric's notes (what it was computed on) and what was skipped."""
+    rows, notes = [], []
     for name, values in report["metrics"].items():
-        better = METRICS[name].better
-        for key, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or key == "seconds":
-                continue
-            rows.append((f"{name}.{key}" if key not in ("value",) else name, f"{value:.4g}", better))
-        if name == "utility":
-            for arm in ("real_only", "real_plus_synthetic"):
-                for score in ("accuracy", "auc"):
-                    s = values[arm][score]
-                    rows.append((f"utility.{arm}.{score}", f"{s['mean']:.3f} +- {s['std']:.3f}", better))
+        result = result_of(name, values)
+        rows += [(f"{name}.{row.label}" if row.label else name, row.value, row.better or "") for row in result.rows]
+        notes += [f"{name}: {note}" for note in result.notes]
     width = max([len(r[0]) for r in rows] + [6])
     lines = [f"{'metric':<{width}}  {'value':>16}  better", "-" * (width + 30)]
-    lines += [f"{m:<{width}}  {v:>16}  {b}" for m, v, b in rows]
+    lines += [f"{m:<{width}}  {v:>16}  {b}".rstrip() for m, v, b in rows]
+    lines += notes
     lines += [f"{name}: skipped ({why})" for name, why in report["skipped"].items()]
     return "\n".join(lines)
 

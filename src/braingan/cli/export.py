@@ -25,8 +25,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.onnx.is_dir():
         raise BrainganError(f"{args.onnx}: is a folder; give a file name such as generator.onnx")
-    generator, meta = load_generator(args.run)
-    conditional = export_onnx(generator, meta, args.onnx)
+    generator, card = load_generator(args.run)
+    conditional = export_onnx(generator, card.to_dict(), args.onnx)
     inputs = "z, label" if conditional else "z"
-    print(f"{args.onnx} written: inputs {inputs}; output image [batch, 1, {meta['resolution']}, {meta['resolution']}]")
+    print(f"{args.onnx} written: inputs {inputs}; output image [batch, 1, {card.resolution}, {card.resolution}]")
     return 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from braingan import __version__
 from braingan.data.preprocess import Preprocessing
 from braingan.errors import BrainganError
-from braingan.io.generator_files import META, save_generator
+from braingan.io.generator_files import META, GeneratorFile, save_generator
 from braingan.io.keras_h5 import seed_generator_from_h5
+from braingan.models.seed_dcgan import SeedGenerator
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -29,17 +29,19 @@ def run_import(args: argparse.Namespace) -> int:
     if (args.out / META).exists():
         raise BrainganError(f"{args.out}: already holds a generator; choose another --out")
     generator = seed_generator_from_h5(args.h5)
-    resolution = generator.resolution
-    save_generator(args.out, generator, {
-        "arch": "seed_dcgan",
-        "kwargs": {"latent_dim": generator.latent_dim, "resolution": resolution, "g_width": generator.up1.in_channels},
-        "resolution": resolution,
-        "latent_dim": generator.latent_dim,
-        "classes": [args.label],
-        # The seed notebook resized without cropping.
-        "preprocessing": Preprocessing(resolution=resolution, crop=False).to_dict(),
-        "source": f"keras:{args.h5.name}",
-        "braingan": __version__,
-    })
-    print(f"{args.out}: seed generator imported from {args.h5} ({resolution} px, latent {generator.latent_dim})")
+    save_generator(args.out, generator, keras_card(generator, args.label, args.h5.name))
+    print(f"{args.out}: seed generator imported from {args.h5} ({generator.resolution} px, latent {generator.latent_dim})")
     return 0
+
+
+def keras_card(generator: SeedGenerator, label: str, file_name: str) -> GeneratorFile:
+    """The description of an imported seed generator: one class, no EMA, no training steps here,
+    and the seed notebook's preprocessing (a plain resize, no crop)."""
+    resolution = generator.resolution
+    return GeneratorFile(
+        arch="seed_dcgan",
+        kwargs={"resolution": resolution, "width": generator.up1.in_channels, "latent_dim": generator.latent_dim},
+        resolution=resolution, latent_dim=generator.latent_dim, classes=[label],
+        preprocessing=Preprocessing(resolution=resolution, crop=False).to_dict(),
+        source=f"keras:{file_name}",
+    )

@@ -34,17 +34,26 @@ MAX_PIXELS = 2 ** 24
 class DiversityResult:
     fake: float  # mean pairwise MS-SSIM among generated images
     real: float | None  # the same among real images
-    pairs: int
+    pairs: int  # pairs of generated images compared (fewer than asked for when the set has fewer)
+    pairs_requested: int = PAIRS
+    real_pairs: int = 0  # pairs of real images compared (171 for 19 scans, whatever was asked for)
     holdout: float | None = None  # the same among held-out real scans (training scans left out)
     holdout_n: int = 0  # held-out scans it was measured on
+    holdout_pairs: int = 0
 
 
 def pairwise_ms_ssim(images: Images, pairs: int = PAIRS, seed: int = 0) -> float:
     """Mean MS-SSIM over up to ``pairs`` random pairs of distinct images (all pairs when fewer);
     from a larger set than MAX_PIXELS allows, among a random subset of it."""
+    return pairwise_ms_ssim_counted(images, pairs, seed)[0]
+
+
+def pairwise_ms_ssim_counted(images: Images, pairs: int = PAIRS, seed: int = 0) -> tuple[float, int]:
+    """``pairwise_ms_ssim`` and the number of pairs it averaged, which a report must state: a
+    small set has fewer distinct pairs than were asked for."""
     x = as_tensor(images)
     if len(x) < 2:
-        return float("nan")
+        return float("nan"), 0
     draw = torch.Generator().manual_seed(seed)
     most = max(2, MAX_PIXELS // (x.shape[-1] * x.shape[-2]))
     if len(x) > most:
@@ -54,7 +63,7 @@ def pairwise_ms_ssim(images: Images, pairs: int = PAIRS, seed: int = 0) -> float
     if len(i) > pairs:
         pick = torch.randperm(len(i), generator=draw)[:pairs]
         i, j = i[pick], j[pick]
-    return float(ms_ssim_pairs(x, i, j).mean())
+    return float(ms_ssim_pairs(x, i, j).mean()), len(i)
 
 
 def not_in(images: Images, reference: Images) -> torch.Tensor:
@@ -69,9 +78,11 @@ def diversity(real: Images | None, fake: Images, pairs: int = PAIRS, seed: int =
               holdout: Images | None = None) -> DiversityResult:
     """Pairwise MS-SSIM of ``fake`` and ``real``; with ``holdout``, also of those held-out scans
     that are not in ``real`` (the yardstick for the ratio)."""
-    real_value = None if real is None else pairwise_ms_ssim(real, pairs, seed)
-    fake_value = pairwise_ms_ssim(fake, pairs, seed)
+    real_value, real_pairs = (None, 0) if real is None else pairwise_ms_ssim_counted(real, pairs, seed)
+    fake_value, fake_pairs = pairwise_ms_ssim_counted(fake, pairs, seed)
     unseen = None if holdout is None else (as_tensor(holdout) if real is None else not_in(holdout, real))
-    holdout_value = None if unseen is None or len(unseen) < 2 else pairwise_ms_ssim(unseen, pairs, seed)
-    return DiversityResult(fake=fake_value, real=real_value, pairs=pairs, holdout=holdout_value,
-                           holdout_n=0 if unseen is None else len(unseen))
+    holdout_value, holdout_pairs = ((None, 0) if unseen is None or len(unseen) < 2
+                                    else pairwise_ms_ssim_counted(unseen, pairs, seed))
+    return DiversityResult(fake=fake_value, real=real_value, pairs=fake_pairs, pairs_requested=pairs,
+                           real_pairs=real_pairs, holdout=holdout_value,
+                           holdout_n=0 if unseen is None else len(unseen), holdout_pairs=holdout_pairs)

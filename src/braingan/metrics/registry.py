@@ -1,19 +1,27 @@
-"""Every metric by name: what it means, which way is better, and how to compute it from arrays.
+"""Every metric by name: what it means, which way is better, what it needs, and how to compute it.
 
-``compute`` functions take an ``EvalInputs`` (real and generated arrays, features computed once
-and shared) and return a JSON-ready dict. The report reads ``meaning`` and ``better`` from here.
+A metric's ``measure`` takes an ``EvalInputs`` (real and generated arrays, features computed
+once and shared) and returns its JSON-ready values and any pictures; ``Metric.compute`` wraps
+them in a ``MetricResult`` with the rows, notes and report section, which ``Metric.result``
+rebuilds from the values alone (the report reads metrics.json). The evaluation, the table and
+the report learn everything about a metric from here, never from its name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from braingan.errors import BrainganError
-from braingan.metrics import diversity, features, inception, kid_fid, memorization, prdc, swd
+from braingan.metrics import diversity, features, inception, kid_fid, memorization, prdc, presentation, swd
+from braingan.metrics.result import Artifact, MetricResult, Row, Section, number_rows, string_notes
+
+Measured = tuple[dict[str, Any], dict[str, Artifact]]  # values for metrics.json, pictures by name
 
 
 @dataclass
@@ -27,7 +35,6 @@ class EvalInputs:
     class_names: list[str] = field(default_factory=list)
     holdout: torch.Tensor | None = None  # real scans not trained on: base rate (memorization), yardstick (diversity)
     mirror: bool = False  # the run trained on left-right flips: the audit searches the flipped real images too
-    extras: dict = field(default_factory=dict)  # images for the report (memorization pairs)
     _features: dict = field(default_factory=dict)
 
     def inception_features(self) -> tuple[np.ndarray, np.ndarray]:
@@ -40,31 +47,50 @@ class EvalInputs:
 class Metric:
     name: str
     meaning: str
-    better: str  # "lower", "higher", "closer to real", "fewer"
-    compute: Callable[[EvalInputs], dict]
-    needs_inception: bool = False
-    needs_labels: bool = False
+    better: str  # "lower", "higher", "closer to real", "fewer": the metric's reading as a whole
+    measure: Callable[[EvalInputs], Measured]
+    readings: Mapping[str, str] = field(default_factory=dict)  # value key -> its "better"; other numbers: bookkeeping
+    needs_inception: bool = False  # skipped without Inception weights
+    uses_inception_if_available: bool = False  # Inception features when there are weights, a stand-in otherwise
+    needs_labels: bool = False  # real and generated images with class labels
+    reads_holdout: bool = False  # uses held-out real scans when given
+    rows_of: Callable[[Mapping[str, Any]], list[Row]] | None = None  # instead of a row per top-level number
+    section_of: Callable[[Mapping[str, Any]], Section | None] | None = None  # its own part of the report
+
+    def compute(self, inputs: EvalInputs) -> MetricResult:
+        start = time.perf_counter()
+        values, artifacts = self.measure(inputs)
+        values["seconds"] = round(time.perf_counter() - start, 2)
+        return self.result(values, artifacts)
+
+    def result(self, values: dict[str, Any], artifacts: dict[str, Artifact] | None = None) -> MetricResult:
+        """The result of ``values`` (as computed, or as read back from metrics.json)."""
+        rows = self.rows_of(values) if self.rows_of else number_rows(values, self.readings)
+        return MetricResult(values=values, rows=rows, notes=string_notes(values), artifacts=dict(artifacts or {}),
+                            section=self.section_of(values) if self.section_of else None)
 
 
-def _swd(x: EvalInputs) -> dict:
+
+
+def _swd(x: EvalInputs) -> Measured:
     r = swd.swd(x.real, x.fake)
-    return {"mean": r.mean, "per_level": {f"{k}px": v for k, v in r.levels.items()}}
+    return {"mean": r.mean, "per_level": {f"{k}px": v for k, v in r.levels.items()}}, {}
 
 
-def _fid(x: EvalInputs) -> dict:
+def _fid(x: EvalInputs) -> Measured:
     real, fake = x.inception_features()
     return {"value": kid_fid.fid(real, fake), "features": "inception-2015-12-05 pool3",
-            "preprocessing": inception.PREPROCESSING}
+            "preprocessing": inception.PREPROCESSING}, {}
 
 
-def _kid(x: EvalInputs) -> dict:
+def _kid(x: EvalInputs) -> Measured:
     real, fake = x.inception_features()
     r = kid_fid.kid(real, fake)
     return {"mean": r.mean, "std": r.std, "subset_size": r.subset_size, "subsets": r.subsets,
-            "features": "inception-2015-12-05 pool3"}
+            "features": "inception-2015-12-05 pool3"}, {}
 
 
-def _prdc(x: EvalInputs) -> dict:
+def _prdc(x: EvalInputs) -> Measured:
     if x.extractor is not None:
         real, fake = x.inception_features()
         space = "Inception-v3 pool3 (2048-d), the space of Naeem et al. 2020"
@@ -73,52 +99,69 @@ def _prdc(x: EvalInputs) -> dict:
         space = f"{features.DESCRIPTION}; used because {x.inception_note or 'no Inception weights were found'}"
     r = prdc.prdc(real, fake)
     return {"precision": r.precision, "recall": r.recall, "density": r.density, "coverage": r.coverage,
-            "k": r.k, "feature_space": space}
+            "k": r.k, "feature_space": space}, {}
 
 
-def _diversity(x: EvalInputs) -> dict:
+def _diversity(x: EvalInputs) -> Measured:
     r = diversity.diversity(x.real, x.fake, holdout=x.holdout)
-    result = {"fake": r.fake, "real": r.real, "ratio": r.fake / r.real if r.real else None, "pairs": r.pairs}
+    # "pairs" counts the generated pairs compared; a set of n has at most n(n-1)/2 of them
+    values = {"fake": r.fake, "real": r.real, "ratio": r.fake / r.real if r.real else None, "pairs": r.pairs,
+              "real_pairs": r.real_pairs, "pairs_requested": r.pairs_requested}
     if r.holdout is not None and r.real:  # the ratio new patients' scans score: the yardstick for "ratio"
-        result.update(holdout=r.holdout, holdout_ratio=r.holdout / r.real, holdout_n=r.holdout_n)
-    return result
+        values.update(holdout=r.holdout, holdout_ratio=r.holdout / r.real, holdout_n=r.holdout_n,
+                      holdout_pairs=r.holdout_pairs)
+    return values, {}
 
 
-def _memorization(x: EvalInputs) -> dict:
+def _memorization(x: EvalInputs) -> Measured:
     r = memorization.audit(x.real, x.fake, holdout=x.holdout, mirror=x.mirror)
-    x.extras["memorization_pairs"] = memorization.closest_pairs_image(r, x.real, x.fake)
-    summary = r.summary()
-    summary["pairs"] = [{"sample": int(i), "train_index": int(r.nearest[i]), "flipped": bool(r.mirrored[i]),
-                         "distance": float(r.distance[i]), "ssim": float(r.ssim[i])}
-                        for i in np.argsort(r.distance, kind="stable")[:8]]
-    return summary
+    values = r.summary()
+    values["pairs"] = [{"sample": int(i), "train_index": int(r.nearest[i]), "flipped": bool(r.mirrored[i]),
+                        "distance": float(r.distance[i]), "ssim": float(r.ssim[i])}
+                       for i in np.argsort(r.distance, kind="stable")[:8]]
+    return values, {"pairs": memorization.closest_pairs_image(r, x.real, x.fake)}
 
 
-def _utility(x: EvalInputs) -> dict:
+def _utility(x: EvalInputs) -> Measured:
     from braingan.metrics.utility import utility
 
     if x.real_labels is None or x.fake_labels is None:
         raise BrainganError("utility needs labelled real and synthetic images (a conditional run or one run per class)")
-    return utility(x.real, x.real_labels, x.fake, x.fake_labels, x.class_names).summary()
+    return utility(x.real, x.real_labels, x.fake, x.fake_labels, x.class_names).summary(), {}
 
 
+_PRDC_BETTER = "higher (about 1 when matched)"
+_DIVERSITY_BETTER = "closer to real (higher = less diverse)"
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("fid", "Frechet distance between Gaussians fitted to Inception features of real and generated images",
-           "lower", _fid, needs_inception=True),
+           "lower", _fid, readings={"value": "lower"}, needs_inception=True),
     Metric("kid", "Kernel (MMD^2) distance on Inception features; unbiased, so fair for small sets", "lower", _kid,
-           needs_inception=True),
+           readings={"mean": "lower"}, needs_inception=True),
     Metric("swd", "Sliced Wasserstein distance of 7x7 patches across a Laplacian pyramid (x1e3); weight-free",
-           "lower", _swd),
+           "lower", _swd, rows_of=lambda values: presentation.swd_rows(values, "lower")),
     Metric("prdc", "Precision (realism), recall (variety), density, coverage with k=5 nearest neighbours",
-           "higher (about 1 when matched)", _prdc),
+           _PRDC_BETTER, _prdc, readings=dict.fromkeys(("precision", "recall", "density", "coverage"), _PRDC_BETTER),
+           uses_inception_if_available=True),
     Metric("diversity", "Mean pairwise MS-SSIM within the generated set, beside the real set's own value",
-           "closer to real (higher = less diverse)", _diversity),
+           _DIVERSITY_BETTER, _diversity,
+           readings={"fake": _DIVERSITY_BETTER, "ratio": "closer to 1 (or to holdout_ratio)"}, reads_holdout=True),
     Metric("memorization", "Generated images closer to a training image than distinct real scans come to each other",
-           "fewer", _memorization),
+           "fewer", _memorization, rows_of=presentation.memorization_rows,
+           section_of=presentation.memorization_section, reads_holdout=True),
     Metric("utility", "Held-out accuracy/AUC of a small classifier trained on real vs real + synthetic images",
-           "higher with synthetic than without", _utility, needs_labels=True),
+           "higher with synthetic than without", _utility, rows_of=presentation.utility_rows,
+           section_of=presentation.utility_section, needs_labels=True),
 )}
 DEFAULT = ("fid", "kid", "swd", "prdc", "diversity", "memorization")
+
+
+def result_of(name: str, values: dict[str, Any]) -> MetricResult:
+    """A metric's result read back from metrics.json; a metric this version does not know shows
+    its numbers, none of them with a direction."""
+    metric = METRICS.get(name)
+    if metric is None:
+        return MetricResult(values=values, rows=number_rows(values, {}), notes=string_notes(values))
+    return metric.result(values)
 
 
 def parse(names: str | list[str] | None) -> list[str]:

@@ -1,7 +1,9 @@
 """``report.html``: one self-contained page about a run (every image embedded as a data URI).
 
 It reads only what the run directory already holds: config.toml, samples/step_*.png,
-losses.png (or log.csv), and metrics.json + memorization_pairs.png from ``braingan evaluate``.
+losses.png (or log.csv), and metrics.json + the metrics' pictures from ``braingan evaluate``.
+Every metric is shown from its ``MetricResult`` (rows, notes, its own section), so this page
+knows no metric by name.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from pathlib import Path
 from PIL import Image
 
 from braingan import __version__
-from braingan.evaluation import METRICS_FILE, PAIRS_FILE
+from braingan.evaluation import METRICS_FILE
 from braingan.io.atomic import atomic_write_text
-from braingan.metrics.registry import METRICS
+from braingan.metrics.registry import METRICS, result_of
+from braingan.metrics.result import Figure, MetricResult, Paragraph, Row, Section, Table, artifact_path
 from braingan.report.plots import plot_losses
 from braingan.training.logs import LossLog
 
@@ -41,12 +44,6 @@ def _img(data: bytes, alt: str) -> str:
     width = Image.open(io.BytesIO(data)).width
     size = f' width="{width * max(1, 480 // width)}"' if width < 480 else ""
     return f'<img alt="{html.escape(alt)}"{size} src="data:image/png;base64,{base64.b64encode(data).decode()}">'
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return html.escape(str(value))
 
 
 def _config(run: Path) -> str:
@@ -81,12 +78,42 @@ def _losses(run: Path) -> str:
     return f"<h2>Losses</h2>{_img(data, 'generator and discriminator losses')}"
 
 
-def _metric_rows(name: str, values: dict) -> list[tuple[str, str]]:
-    if name == "utility":
-        return [(f"{arm.replace('_', ' ')} {score}", f"{values[arm][score]['mean']:.3f} ± {values[arm][score]['std']:.3f}")
-                for arm in ("real_only", "real_plus_synthetic") for score in ("accuracy", "auc")]
-    return [(key, _fmt(value)) for key, value in values.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "seconds"]
+def _row(row: Row) -> str:
+    """A reading as it is; bookkeeping (no direction: counts, subset sizes, seconds) quieter."""
+    text = f"{html.escape(f'{row.label} = ' if row.label else '')}{html.escape(row.value)}"
+    return text if row.better else f"<span class='note'>{text}</span>"
+
+
+def _metric_row(name: str, result: MetricResult) -> str:
+    metric = METRICS.get(name)
+    cells = "<br>".join(_row(row) for row in result.rows)
+    notes = "".join(f"<br><span class='note'>{html.escape(note)}</span>" for note in result.notes)
+    return (f"<tr><th>{html.escape(name)}</th><td class='num'>{cells}</td>"
+            f"<td>{html.escape(metric.better if metric else '')}</td>"
+            f"<td>{html.escape(metric.meaning if metric else '')}{notes}</td></tr>")
+
+
+def _table(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<th>{html.escape(c)}</th>" if table.row_headers and i == 0
+                         else f"<td class='num'>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+        for row in table.rows)
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def _block(block: Paragraph | Figure | Table, folder: Path, metric: str) -> str:
+    if isinstance(block, Paragraph):
+        kind = f" class='{block.kind}'" if block.kind else ""
+        return f"<p{kind}>{html.escape(block.text)}</p>"
+    if isinstance(block, Figure):
+        path = artifact_path(folder, metric, block.artifact)
+        return _img(path.read_bytes(), block.caption) if path.is_file() else ""
+    return _table(block)
+
+
+def _section(section: Section, folder: Path, metric: str) -> str:
+    return f"<h2>{html.escape(section.title)}</h2>" + "".join(_block(b, folder, metric) for b in section.blocks)
 
 
 def _metrics(run: Path) -> str:
@@ -95,65 +122,15 @@ def _metrics(run: Path) -> str:
         return ("<h2>Metrics</h2><p class='note'>No metrics.json yet: run "
                 f"<code>braingan evaluate {html.escape(str(run))}</code> first.</p>")
     report = json.loads(path.read_text(encoding="utf-8"))
-    rows = []
-    for name, values in report["metrics"].items():
-        metric = METRICS.get(name)
-        numbers = _metric_rows(name, values)
-        cells = "<br>".join(f"{html.escape(k)} = {v}" for k, v in numbers)
-        notes = [values[k] for k in ("feature_space", "preprocessing", "calibration") if k in values]
-        rows.append(f"<tr><th>{html.escape(name)}</th><td class='num'>{cells}</td>"
-                    f"<td>{html.escape(metric.better if metric else '')}</td>"
-                    f"<td>{html.escape(metric.meaning if metric else '')}"
-                    + "".join(f"<br><span class='note'>{html.escape(str(n))}</span>" for n in notes) + "</td></tr>")
+    results = {name: result_of(name, values) for name, values in report["metrics"].items()}
     skipped = "".join(f"<tr><th>{html.escape(k)}</th><td colspan=3 class='note'>skipped: {html.escape(v)}</td></tr>"
                       for k, v in report.get("skipped", {}).items())
     head = (f"<p>{report['n_fake']} generated ({html.escape(report['fake'])}) vs {report['n_real']} real images "
             f"({html.escape(report['real'])}) at {report['resolution']} px.</p>")
     table = ("<table><tr><th>metric</th><th>value</th><th>better</th><th>what it means</th></tr>"
-             + "".join(rows) + skipped + "</table>")
-    return "<h2>Metrics</h2>" + head + table + _memorization(run, report) + _utility(report)
-
-
-def _memorization(run: Path, report: dict) -> str:
-    memo = report["metrics"].get("memorization")
-    if memo is None:
-        return ""
-    flagged = memo["flagged"]
-    verdict = (f"<p class='warn'>{flagged} generated images are closer to a training image than distinct real scans "
-               "come to each other.</p>" if flagged else
-               "<p>No generated image is closer to a training image than distinct real scans come to each other.</p>")
-    if memo.get("holdout_n"):
-        verdict += (f"<p>Base rate: the same audit flags {memo['holdout_flagged']} of {memo['holdout_n']} held-out "
-                    f"real scans ({memo['holdout_flagged_fraction']:.1%}; {memo['holdout_set_aside']} set aside as "
-                    f"copies of a training scan), against {memo['flagged_fraction']:.1%} of the generated images. "
-                    "Samples flagged far more often than new patients' scans are memorised.</p>")
-    pairs = run / PAIRS_FILE
-    picture = _img(pairs.read_bytes(), "closest generated/training pairs") if pairs.is_file() else ""
-    rows = "".join(f"<tr><td class='num'>{p['sample']}</td><td class='num'>{p['train_index']}</td>"
-                   f"<td class='num'>{p['distance']:.4f}</td><td class='num'>{p['ssim']:.3f}</td></tr>"
-                   for p in memo.get("pairs", []))
-    return ("<h2>Memorization audit</h2>" + verdict
-            + f"<p class='note'>Threshold: RMS pixel distance ≤ {memo['threshold_distance']:.4f} or SSIM ≥ "
-              f"{memo['threshold_ssim']:.3f} ({html.escape(memo['calibration'])}: "
-              f"{memo['real_near_duplicates']} of them).</p>"
-            + "<p>Closest pairs: generated (top row) over its nearest training image (bottom row).</p>" + picture
-            + "<table><tr><th>sample</th><th>training image</th><th>RMS distance</th><th>SSIM</th></tr>"
-            + rows + "</table>")
-
-
-def _utility(report: dict) -> str:
-    u = report["metrics"].get("utility")
-    if u is None:
-        return ""
-    rows = "".join(
-        f"<tr><th>{arm.replace('_', ' ')}</th>"
-        + "".join(f"<td class='num'>{u[arm][s]['mean']:.3f} ± {u[arm][s]['std']:.3f}</td>" for s in ("accuracy", "auc"))
-        + "</tr>" for arm in ("real_only", "real_plus_synthetic"))
-    return ("<h2>Augmentation utility</h2>"
-            f"<p>Small CNN at {u['resolution']} px, {u['seeds']} seeds; {u['n_train_real']} real training images "
-            f"(+{u['n_synthetic']} synthetic), {u['n_test_real']} held-out real test images; classes "
-            f"{html.escape(', '.join(u['classes']))}.</p>"
-            "<table><tr><th>training set</th><th>accuracy</th><th>AUC</th></tr>" + rows + "</table>")
+             + "".join(_metric_row(name, result) for name, result in results.items()) + skipped + "</table>")
+    sections = "".join(_section(r.section, run, name) for name, r in results.items() if r.section is not None)
+    return "<h2>Metrics</h2>" + head + table + sections
 
 
 def render(run: str | Path) -> str:

@@ -1,0 +1,79 @@
+"""How the metrics whose values are not a flat list of numbers are shown: rows and report sections.
+
+These read only a metric's metrics.json values, so the report can show a file written earlier
+exactly as the evaluation that wrote it did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from braingan.metrics.result import Figure, Paragraph, Row, Section, Table, fmt, number_rows
+
+UTILITY_ARMS = ("real_only", "real_plus_synthetic")
+UTILITY_SCORES = ("accuracy", "auc")
+UTILITY_BETTER = "higher than real_only"
+
+
+def swd_rows(values: Mapping[str, Any], better: str) -> list[Row]:
+    """The mean, then one row per pyramid level (each also a reading), then the bookkeeping."""
+    rows = number_rows(values, {"mean": better})
+    levels = [Row(f"per_level.{level}", fmt(v), better) for level, v in values.get("per_level", {}).items()]
+    return rows[:1] + levels + rows[1:]
+
+
+def _spread(score: Mapping[str, float]) -> str:
+    return f"{score['mean']:.3f} ± {score['std']:.3f}"
+
+
+def utility_rows(values: Mapping[str, Any]) -> list[Row]:
+    """Mean ± spread over seeds for each arm and score; the direction on the synthetic arm, which
+    is read against the real-only arm; then the counts."""
+    rows = [Row(f"{arm}.{score}", _spread(values[arm][score]), UTILITY_BETTER if arm == "real_plus_synthetic" else None)
+            for arm in UTILITY_ARMS for score in UTILITY_SCORES]
+    return rows + number_rows(values, {})
+
+
+def utility_section(values: Mapping[str, Any]) -> Section:
+    table = Table(("training set", "accuracy", "AUC"),
+                  tuple((arm.replace("_", " "), *(_spread(values[arm][s]) for s in UTILITY_SCORES))
+                        for arm in UTILITY_ARMS), row_headers=True)
+    setup = (f"Small CNN at {values['resolution']} px, {values['seeds']} seeds; {values['n_train_real']} real "
+             f"training images (+{values['n_synthetic']} synthetic), {values['n_test_real']} held-out real test "
+             f"images; classes {', '.join(values['classes'])}.")
+    return Section("Augmentation utility", (Paragraph(setup), table))
+
+
+MEMORIZATION_BETTER = {"flagged": "fewer", "flagged_fraction": "fewer", "min_distance": "higher",
+                       "max_ssim": "lower"}
+
+
+def memorization_rows(values: Mapping[str, Any]) -> list[Row]:
+    return number_rows(values, MEMORIZATION_BETTER)
+
+
+def memorization_section(values: Mapping[str, Any]) -> Section:
+    """The verdict, the base rate it is read against, the thresholds, and the closest pairs."""
+    flagged = values["flagged"]
+    blocks: list = [
+        Paragraph(f"{flagged} generated images are closer to a training image than distinct real scans come to "
+                  "each other.", "warn") if flagged else
+        Paragraph("No generated image is closer to a training image than distinct real scans come to each other.")]
+    if values.get("holdout_n"):
+        blocks.append(Paragraph(
+            f"Base rate: the same audit flags {values['holdout_flagged']} of {values['holdout_n']} held-out real "
+            f"scans ({values['holdout_flagged_fraction']:.1%}; {values['holdout_set_aside']} set aside as copies of "
+            f"a training scan), against {values['flagged_fraction']:.1%} of the generated images. Samples flagged "
+            "far more often than new patients' scans are memorised."))
+    blocks += [
+        Paragraph(f"Threshold: RMS pixel distance ≤ {values['threshold_distance']:.4f} or SSIM ≥ "
+                  f"{values['threshold_ssim']:.3f} ({values['calibration']}: {values['real_near_duplicates']} of "
+                  "them).", "note"),
+        Paragraph("Closest pairs: generated (top row) over its nearest training image (bottom row)."),
+        Figure("pairs", "closest generated/training pairs"),
+        Table(("sample", "training image", "RMS distance", "SSIM"),
+              tuple((str(p["sample"]), str(p["train_index"]), f"{p['distance']:.4f}", f"{p['ssim']:.3f}")
+                    for p in values.get("pairs", []))),
+    ]
+    return Section("Memorization audit", tuple(blocks))
