@@ -22,4 +22,5 @@ demo: install
 	$(BIN)/braingan demo
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest

@@ -41,6 +41,7 @@ import torch
 from braingan.api import Synthesizer
 from braingan.config import DataConfig, RunConfig, apply_overrides, preset
 from braingan.data import Dataset, load_dataset
+from braingan.io.generator_files import GeneratorFile
 from braingan.io.images import grid, save_png, to_uint8
 
 SHARED = Path(os.environ.get("BRAINGAN_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -50,11 +51,11 @@ OUT = Path(__file__).resolve().parent / "out"
 SETS = {"155": {}, "20": {"limit": 20, "subset_seed": 40}}
 
 
-def ada_ema(model: dict | None = None, train: dict | None = None) -> dict:
+def ada_ema(model: dict | None = None, **sections: dict) -> dict:
     """Overrides for ADA + EMA on the seed's networks (the few-shot presets without the variety
-    terms), plus ``model`` and ``train``."""
-    return {"model": {"d_mbstd": False, **(model or {})},
-            "train": {"mode_seeking": 0.0, "mode_seeking_ramp": 0, **(train or {})}}
+    terms), plus ``model`` and other sections' overrides (``loss=``, ``augment=``)."""
+    loss = {"mode_seeking": 0.0, "mode_seeking_ramp": 0, **sections.pop("loss", {})}
+    return {"model": {"d_mbstd": False, **(model or {})}, "loss": loss, **sections}
 
 
 # recipe -> (preset with --full, preset on CPU, overrides): the CPU pair shares the demo's widths.
@@ -64,17 +65,17 @@ RECIPES = {
     "fewshot": ("fewshot", "fewshot-fast", {}),  # the presets as they are (before the variety terms: ada-ema)
     "ada-ema": ("fewshot", "fewshot-fast", ada_ema()),
     # DiffAugment's fixed p instead of ADA (fewest copies on the 20 scans at 64 px)
-    "fixed": ("fewshot", "fewshot-fast", ada_ema(train={"augment": "fixed", "augment_p": 0.3})),
+    "fixed": ("fewshot", "fewshot-fast", ada_ema(augment={"mode": "fixed", "p": 0.3})),
     # ADA's p moving 4x slower (the default until the 128 px comparison), lazy R1
-    "slow-ada": ("fewshot", "fewshot-fast", ada_ema(train={"ada_images": 20000})),
-    "r1": ("fewshot", "fewshot-fast", ada_ema(train={"r1_gamma": 1.0})),
+    "slow-ada": ("fewshot", "fewshot-fast", ada_ema(augment={"ada_images": 20000})),
+    "r1": ("fewshot", "fewshot-fast", ada_ema(loss={"r1_gamma": 1.0})),
     # aimed at variety: minibatch std in D, and with it MSGAN's mode-seeking term in G's loss
     "mbstd": ("fewshot", "fewshot-fast", ada_ema(model={"d_mbstd": True})),
-    "mbstd-ms": ("fewshot", "fewshot-fast", ada_ema(model={"d_mbstd": True}, train={"mode_seeking": 0.1})),
+    "mbstd-ms": ("fewshot", "fewshot-fast", ada_ema(model={"d_mbstd": True}, loss={"mode_seeking": 0.1})),
     # the same with the mode-seeking weight rising from 0 over the first 5,000 images: `fewshot`
     # at --full with the weight it had before the 48,000-image comparison (now 0.5)
     "mbstd-ms-ramp": ("fewshot", "fewshot-fast",
-                      ada_ema(model={"d_mbstd": True}, train={"mode_seeking": 0.1, "mode_seeking_ramp": 5000})),
+                      ada_ema(model={"d_mbstd": True}, loss={"mode_seeking": 0.1, "mode_seeking_ramp": 5000})),
 }
 CPU_WIDTHS = {"g_width": 128, "d_width": 32}
 
@@ -117,7 +118,8 @@ class Measure:
         self.train = train.images.unique(dim=0)
         self.mirror = config.augment.mirror
         self.run_dir, self.samples = run_dir, samples
-        self.meta = {"latent_dim": config.model.latent_dim, "classes": ["yes"], "resolution": config.data.resolution}
+        self.card = GeneratorFile(arch=config.model.arch, kwargs={}, resolution=config.data.resolution,
+                                  latent_dim=config.model.latent_dim, classes=["yes"])
         self.pending: list[Future] = []
         self._worker = ThreadPoolExecutor(max_workers=1)
 
@@ -125,7 +127,7 @@ class Measure:
         """Sample ``generator`` now; measure and append ``row`` + metrics to snapshots.jsonl later."""
         training = generator.training
         generator.eval()
-        fake = Synthesizer(generator, self.meta, next(generator.parameters()).device).generate_tensor(self.samples, seed=0)
+        fake = Synthesizer(generator, self.card, next(generator.parameters()).device).generate_tensor(self.samples, seed=0)
         generator.train(training)
         self.pending.append(self._worker.submit(self._measure, fake, row))
 

@@ -42,7 +42,7 @@ def trained_config(run: str | Path) -> RunConfig | None:
 
 def trained_with_mirror(config: RunConfig) -> bool:
     """Whether the run trained on left-right flips (the audit then searches flipped images too)."""
-    return config.train.mirror
+    return config.augment.mirror
 
 
 def data_config_of(card: GeneratorFile, path: str | Path) -> DataConfig:
