@@ -127,7 +127,8 @@ class Measure:
         """Sample ``generator`` now; measure and append ``row`` + metrics to snapshots.jsonl later."""
         training = generator.training
         generator.eval()
-        fake = Synthesizer(generator, self.card, next(generator.parameters()).device).generate_tensor(self.samples, seed=0)
+        device = next(generator.parameters()).device
+        fake = Synthesizer(generator, self.card, device).generate_tensor(self.samples, seed=0)
         generator.train(training)
         self.pending.append(self._worker.submit(self._measure, fake, row))
 
@@ -146,10 +147,17 @@ class Measure:
         # the audit flags them ("base"); for the 155 runs none is left.
         d = diversity(self.train, fake, pairs=math.comb(len(fake), 2), holdout=self.reference)
         memo = audit(self.train, fake, holdout=self.reference, mirror=self.mirror).summary()
-        row.update(swd=swd(self.reference, fake).mean, msssim_fake=d.fake, msssim_train=d.real, ratio=d.fake / d.real,
-                   unseen_ratio=None if d.holdout is None else d.holdout / d.real,
-                   copies=memo["flagged"], samples=self.samples, min_nn=memo["min_distance"],
-                   holdout_rate=memo["holdout_flagged_fraction"])
+        row.update(
+            swd=swd(self.reference, fake).mean,
+            msssim_fake=d.fake,
+            msssim_train=d.real,
+            ratio=d.fake / d.real,
+            unseen_ratio=None if d.holdout is None else d.holdout / d.real,
+            copies=memo["flagged"],
+            samples=self.samples,
+            min_nn=memo["min_distance"],
+            holdout_rate=memo["holdout_flagged_fraction"],
+        )
         with open(self.run_dir / "snapshots.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
 
@@ -179,8 +187,11 @@ def train_run(name: str, config: RunConfig, snapshots: list[int], samples: int, 
         if deadline is not None and done:
             eta = time.time() + (steps - trainer.step) * t.batch_size * (time.time() - start) / done
             if eta > deadline:
-                print(f"{name}: stopped at {trainer.step * t.batch_size} images; {images} would end "
-                      f"{eta - deadline:.0f} s past the deadline", flush=True)
+                print(
+                    f"{name}: stopped at {trainer.step * t.batch_size} images; {images} would end "
+                    f"{eta - deadline:.0f} s past the deadline",
+                    flush=True,
+                )
                 break
         t.epochs, t.steps_per_epoch, t.checkpoint_every = 1, steps, steps
         chunk, before = time.time(), trainer.step
@@ -188,8 +199,10 @@ def train_run(name: str, config: RunConfig, snapshots: list[int], samples: int, 
         rate = (trainer.step - before) * t.batch_size / (time.time() - chunk)
         weights = {"ema": trainer.ema.average} if trainer.ema else {}
         for label, generator in {**weights, "live": trainer.models.generator}.items():
-            measure.submit(generator, {"run": name, "images": images, "weights": label,
-                                       "augment_p": trainer.augment_p, "images_per_s": rate})
+            measure.submit(
+                generator,
+                {"run": name, "images": images, "weights": label, "augment_p": trainer.augment_p, "images_per_s": rate},
+            )
         print(f"{name}: {images} images, {rate:.0f} images/s", flush=True)
     measure.wait()
 
@@ -231,18 +244,24 @@ class InceptionScores:
 
 
 def table(names: list[str], inception: InceptionScores | None = None) -> None:
-    header = (f"{'run':<22} {'images':>7} {'weights':>7} {'SWD(155)':>9} {'MS-SSIM fake':>12} {'train':>6} "
-              f"{'ratio':>6} {'unseen':>6} {'copies':>8} {'base':>5} {'min NN':>7} {'p':>5} {'img/s':>6}"
-              + (f" {'FID':>6} {'KIDe3':>6}" if inception else ""))
+    header = (
+        f"{'run':<22} {'images':>7} {'weights':>7} {'SWD(155)':>9} {'MS-SSIM fake':>12} {'train':>6} "
+        f"{'ratio':>6} {'unseen':>6} {'copies':>8} {'base':>5} {'min NN':>7} {'p':>5} {'img/s':>6}"
+        + (f" {'FID':>6} {'KIDe3':>6}" if inception else "")
+    )
     print(header)
     print("-" * len(header))
     for name in names:
         for r in _rows(OUT / name):
-            print(f"{r['run']:<22} {r['images']:>7} {r['weights']:>7} {r['swd']:>9.1f} {r['msssim_fake']:>12.3f} "
-                  f"{r['msssim_train']:>6.3f} {r['ratio']:>6.2f} {_ratio(r.get('unseen_ratio')):>6} "
-                  f"{r['copies']:>4}/{r['samples']:<3} "
-                  f"{_percent(r.get('holdout_rate')):>5} {r['min_nn']:>7.3f} {r['augment_p']:>5.2f} {r['images_per_s']:>6.0f}"
-                  + (inception(OUT / name, r) if inception else ""), flush=True)
+            print(
+                f"{r['run']:<22} {r['images']:>7} {r['weights']:>7} {r['swd']:>9.1f} {r['msssim_fake']:>12.3f} "
+                f"{r['msssim_train']:>6.3f} {r['ratio']:>6.2f} {_ratio(r.get('unseen_ratio')):>6} "
+                f"{r['copies']:>4}/{r['samples']:<3} "
+                f"{_percent(r.get('holdout_rate')):>5} {r['min_nn']:>7.3f} {r['augment_p']:>5.2f} "
+                f"{r['images_per_s']:>6.0f}"
+                + (inception(OUT / name, r) if inception else ""),
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -255,27 +274,45 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="generated images per measurement")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0, help="training seed (other than 0: a repeat, named -s<seed>)")
-    parser.add_argument("--mode-seeking", type=float, default=0.0,
-                        help="add MSGAN's mode-seeking term with this weight to every recipe (runs named -ms<weight>)")
-    parser.add_argument("--mirror", action="store_true",
-                        help="train every recipe on left-right flips too (runs named -mirror)")
+    parser.add_argument(
+        "--mode-seeking",
+        type=float,
+        default=0.0,
+        help="add MSGAN's mode-seeking term with this weight to every recipe (runs named -ms<weight>)",
+    )
+    parser.add_argument(
+        "--mirror", action="store_true", help="train every recipe on left-right flips too (runs named -mirror)"
+    )
     parser.add_argument("--parallel", action="store_true", help="every run in its own process, all at once")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
     parser.add_argument("--deadline", type=float, help="seconds from now after which no chunk starts")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # one run, in a --parallel child
     parser.add_argument("--until", type=float, help=argparse.SUPPRESS)  # the parent's deadline, absolute
     parser.add_argument("--table", action="store_true", help="print the table of what is measured, train nothing")
-    parser.add_argument("--fid", action="store_true",
-                        help="add FID and KID of the saved samples to the table (needs the Inception weights)")
+    parser.add_argument(
+        "--fid",
+        action="store_true",
+        help="add FID and KID of the saved samples to the table (needs the Inception weights)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     snapshots = sorted(args.snapshots)
     deadline = args.until or (time.time() + args.deadline if args.deadline else None)
-    tag = (f"{args.resolution}px" + ("-full" if args.full else "") + (f"-ms{args.mode_seeking:g}" if args.mode_seeking else "")
-           + ("-mirror" if args.mirror else "") + (f"-s{args.seed}" if args.seed else ""))
-    runs = {f"{recipe}-{size}-{tag}": run_config(recipe, subset, args.resolution, args.full, args.device, args.seed,
-                                                 args.mode_seeking, args.mirror)
-            for size, subset in SETS.items() if size in args.sets for recipe in args.recipes}
+    tag = (
+        f"{args.resolution}px"
+        + ("-full" if args.full else "")
+        + (f"-ms{args.mode_seeking:g}" if args.mode_seeking else "")
+        + ("-mirror" if args.mirror else "")
+        + (f"-s{args.seed}" if args.seed else "")
+    )
+    runs = {
+        f"{recipe}-{size}-{tag}": run_config(
+            recipe, subset, args.resolution, args.full, args.device, args.seed, args.mode_seeking, args.mirror
+        )
+        for size, subset in SETS.items()
+        if size in args.sets
+        for recipe in args.recipes
+    }
     if args.only:
         train_run(args.only, runs[args.only], snapshots, args.samples, deadline)
         return
@@ -287,8 +324,9 @@ def main() -> None:
             argv = [a for a in sys.argv[1:] if a != "--parallel"]
             env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
             until = ["--until", str(deadline)] if deadline else []
-            children = [subprocess.Popen([sys.executable, __file__, *argv, "--only", name, *until], env=env)
-                        for name in runs]
+            children = [
+                subprocess.Popen([sys.executable, __file__, *argv, "--only", name, *until], env=env) for name in runs
+            ]
             failed = [name for name, child in zip(runs, children) if child.wait()]
             if failed:
                 print(f"failed: {', '.join(failed)}", flush=True)

@@ -91,7 +91,10 @@ def main() -> None:
     base = rows[1] if len(rows) > 2 else rows[0]  # after warm-up: allocator pools are filled by then
     print(f"{args.preset}, {config.total_steps} steps, batch {t.batch_size}, {config.data.resolution} px; "
           f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'step':>7} {'s':>8} {'RSS MiB':>9} {'growth':>8}" + ("  CUDA alloc/reserved MiB" if "cuda_alloc_mib" in base else ""))
+    print(
+        f"{'step':>7} {'s':>8} {'RSS MiB':>9} {'growth':>8}"
+        + ("  CUDA alloc/reserved MiB" if "cuda_alloc_mib" in base else "")
+    )
     for r in rows:
         line = f"{r['step']:>7} {r['seconds']:>8} {r['rss_mib']:>9} {r['rss_mib'] - base['rss_mib']:>+8.1f}"
         if "cuda_alloc_mib" in r:

@@ -112,7 +112,9 @@ def run_case(case: str, device: torch.device, repeats: int, warmup: int) -> dict
     else:
         D = fastpath.prepare_module(build_discriminator(m.arch, resolution=128, width=m.d_width).to(device), fast)
         adam = {"lr": o.lr, "betas": (o.beta1, o.beta2), "eps": o.eps}
-        models = GanModels(G, D, fastpath.adam(G.parameters(), fast, **adam), fastpath.adam(D.parameters(), fast, **adam))
+        models = GanModels(
+            G, D, fastpath.adam(G.parameters(), fast, **adam), fastpath.adam(D.parameters(), fast, **adam)
+        )
         loss = get_loss(config.loss.gan)
         data = fastpath.prepare_images(torch.rand(20, 1, 128, 128, device=device) * 2 - 1, fast)
         step = _reference_step if case == "reference" else train_step
@@ -120,13 +122,17 @@ def run_case(case: str, device: torch.device, repeats: int, warmup: int) -> dict
         def fn() -> None:
             idx = torch.randint(0, len(data), (BATCH,), device=device)
             step(models, loss, data[idx], torch.randn(BATCH, m.latent_dim, device=device), labels[:BATCH])
+
         images = BATCH
     gflop = _gflop(fn)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times = _timed(fn, device, repeats, warmup)
-    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    peak = (
+        torch.cuda.max_memory_allocated(device)
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
     return {"case": case, "times": times, "images": images, "gflop": gflop, "peak_mb": peak / 2**20}
 
 
@@ -153,17 +159,32 @@ def data_timings(path: Path) -> dict:
         load_dataset(config, log=lambda _: None)
         cached = time.perf_counter() - start
     files = len(dataset) + len(dataset.skipped) + sum(len(g) - 1 for g in dataset.duplicates)
-    return {"n": files, "kept": len(dataset),
-            "cold": cold, "cached": cached}
+    return {"n": files, "kept": len(dataset), "cold": cold, "cached": cached}
 
 
 # -- the driver -------------------------------------------------------------------------------
 
+
 def _in_child(args: argparse.Namespace, what: str) -> dict:
-    command = [sys.executable, __file__, "--child", what, "--device", args.device,
-               "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--data", str(args.data)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-           **(THP if what == "fast_thp" else {})}
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        what,
+        "--device",
+        args.device,
+        "--repeats",
+        str(args.repeats),
+        "--warmup",
+        str(args.warmup),
+        "--data",
+        str(args.data),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+        **(THP if what == "fast_thp" else {}),
+    }
     out = subprocess.run(command, capture_output=True, text=True, env=env)
     if out.returncode:
         sys.exit(f"{what} failed:\n{out.stderr}")
@@ -196,8 +217,15 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.child:
-        result = data_timings(args.data) if args.child == "data" else (
-            {"sgemm": sgemm_peak(device)} if args.child == "sgemm" else run_case(args.child, device, args.repeats, args.warmup))
+        result = (
+            data_timings(args.data)
+            if args.child == "data"
+            else (
+                {"sgemm": sgemm_peak(device)}
+                if args.child == "sgemm"
+                else run_case(args.child, device, args.repeats, args.warmup)
+            )
+        )
         print(json.dumps(result))
         return
     if args.quick:
@@ -215,10 +243,13 @@ def main() -> None:
             kept["peak_mb"] = max(kept["peak_mb"], r["peak_mb"])
     data = _in_child(args, "data") if args.data.is_dir() and device.type == "cpu" else None
 
-    print(f"torch {torch.__version__} on {_machine(device)}; float32 SGEMM peak {peak:.0f} GFLOP/s; "
-          f"load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print(
+        f"torch {torch.__version__} on {_machine(device)}; float32 SGEMM peak {peak:.0f} GFLOP/s; "
+        f"load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after"
+    )
     print(f"{args.rounds} rounds x {args.repeats} timed calls per case, each round in a fresh process")
-    header = f"{'case':46s} {'median s':>9s} {'min s':>7s} {'max s':>7s} {'images/s':>9s} {'GFLOP':>6s} {'% peak':>6s} {'peak MB':>8s} {'vs ref':>6s}"
+    header = (f"{'case':46s} {'median s':>9s} {'min s':>7s} {'max s':>7s} {'images/s':>9s} {'GFLOP':>6s} "
+              f"{'% peak':>6s} {'peak MB':>8s} {'vs ref':>6s}")
     print(header)
     print("-" * len(header))
     names = {
@@ -234,11 +265,15 @@ def main() -> None:
         median = statistics.median(r["times"])
         share = 100 * r["gflop"] / median / peak
         ratio = f"{ref / median:5.2f}x" if case in STEP_CASES else ""
-        print(f"{names[case]:46s} {median:9.3f} {min(r['times']):7.3f} {max(r['times']):7.3f} "
-              f"{r['images'] / median:9.1f} {r['gflop']:6.1f} {share:6.0f} {r['peak_mb']:8.0f} {ratio:>6s}")
+        print(
+            f"{names[case]:46s} {median:9.3f} {min(r['times']):7.3f} {max(r['times']):7.3f} "
+            f"{r['images'] / median:9.1f} {r['gflop']:6.1f} {share:6.0f} {r['peak_mb']:8.0f} {ratio:>6s}"
+        )
     if data:
-        print(f"data: {data['n']} real scans ({data['kept']} after dedupe) preprocessed in {data['cold']:.2f} s "
-              f"(empty cache), loaded again in {data['cached']:.3f} s (cached)")
+        print(
+            f"data: {data['n']} real scans ({data['kept']} after dedupe) preprocessed in {data['cold']:.2f} s "
+            f"(empty cache), loaded again in {data['cached']:.3f} s (cached)"
+        )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,8 @@ import sys
 import tempfile
 
 import torch
-from torch import nn
-
 from bench_speed import GEN_BATCH, REPO, _gflop, _timed, run_case, sgemm_peak
+from torch import nn
 
 SEED_STEPS = 37_500
 STEP_CASES = ("reference", "plain", "fast")
@@ -48,13 +47,21 @@ def equivalence(device: torch.device, steps: int = 5) -> tuple[float, float]:
         for layer in D.modules():
             if isinstance(layer, nn.Dropout):
                 layer.p = 0.0
-        models = GanModels(G, D, fastpath.adam(G.parameters(), fast, **adam), fastpath.adam(D.parameters(), fast, **adam))
+        models = GanModels(
+            G, D, fastpath.adam(G.parameters(), fast, **adam), fastpath.adam(D.parameters(), fast, **adam)
+        )
         inputs = torch.Generator().manual_seed(1)
         losses = []
         for _ in range(steps):
             real = torch.rand(4, 1, 128, 128, generator=inputs) * 2 - 1
             z = torch.randn(4, 100, generator=inputs)
-            stats = train_step(models, get_loss(seed.loss.gan), real.to(where), z.to(where), torch.zeros(4, dtype=torch.int64, device=where))
+            stats = train_step(
+                models,
+                get_loss(seed.loss.gan),
+                real.to(where),
+                z.to(where),
+                torch.zeros(4, dtype=torch.int64, device=where),
+            )
             losses.append(torch.stack([stats.d_loss, stats.g_loss]).cpu())
         runs.append((torch.stack(losses), {k: v.cpu() for k, v in {**G.state_dict(), **D.state_dict()}.items()}))
     (loss_a, w_a), (loss_b, w_b) = runs
@@ -70,8 +77,9 @@ def preset_generators(device: torch.device, peak: float) -> list[tuple[str, int,
     rows = []
     for name in PRESETS:
         c = preset(name)
-        G = build_generator(c.model.arch, resolution=c.data.resolution, width=c.model.g_width,
-                            latent_dim=c.model.latent_dim)
+        G = build_generator(
+            c.model.arch, resolution=c.data.resolution, width=c.model.g_width, latent_dim=c.model.latent_dim
+        )
         G = fastpath.prepare_module(G.to(device), True)
         z = torch.randn(c.run.batch_size, c.model.latent_dim, device=device)
         labels = torch.zeros(c.run.batch_size, dtype=torch.int64, device=device)
@@ -79,6 +87,7 @@ def preset_generators(device: torch.device, peak: float) -> list[tuple[str, int,
         @torch.inference_mode()
         def fn() -> None:
             G(z, labels)
+
         gflop = _gflop(fn)
         median = statistics.median(_timed(fn, device, repeats=50, warmup=10))
         rows.append((name, c.run.batch_size, c.run.batch_size / median, gflop, 100 * gflop / median / peak))
@@ -88,11 +97,28 @@ def preset_generators(device: torch.device, peak: float) -> list[tuple[str, int,
 def ddp_smoke() -> str:
     """A 20-step torchrun run on 2 GPUs (the embedded demo set); returns 'ok' or the error's tail."""
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                   "-m", "braingan", "demo", "--out", f"{out}/run", "--steps-per-epoch", "20", "--epochs", "1",
-                   "--device", "cuda"]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={
-            **os.environ, "PYTHONPATH": str(REPO / "src")})
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "braingan",
+            "demo",
+            "--out",
+            f"{out}/run",
+            "--steps-per-epoch",
+            "20",
+            "--epochs",
+            "1",
+            "--device",
+            "cuda",
+        ]
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "src")}
+        )
         return "ok" if result.returncode == 0 else result.stderr[-500:]
 
 
@@ -101,18 +127,26 @@ def main() -> None:
         sys.exit("gpu_check: no CUDA device")
     device = torch.device("cuda")
     peak = sgemm_peak(device)
-    print(f"torch {torch.__version__}, {torch.cuda.get_device_name(device)}, "
-          f"{torch.cuda.device_count()} GPU(s); float32 matmul peak {peak:.0f} GFLOP/s", flush=True)
+    print(
+        f"torch {torch.__version__}, {torch.cuda.get_device_name(device)}, "
+        f"{torch.cuda.device_count()} GPU(s); float32 matmul peak {peak:.0f} GFLOP/s",
+        flush=True,
+    )
     loss_diff, weight_diff = equivalence(device)
-    print(f"equivalence, 5 seed steps CPU plain vs GPU fast: max |loss diff| {loss_diff:.2e}, "
-          f"max |weight diff| {weight_diff:.2e} -> {'ok' if loss_diff < 1e-2 else 'DIFFERENT'}", flush=True)
+    print(
+        f"equivalence, 5 seed steps CPU plain vs GPU fast: max |loss diff| {loss_diff:.2e}, "
+        f"max |weight diff| {weight_diff:.2e} -> {'ok' if loss_diff < 1e-2 else 'DIFFERENT'}",
+        flush=True,
+    )
     print(f"{'case':44s} {'median ms':>10s} {'images/s':>10s} {'seed schedule s':>16s} {'peak MiB':>9s}")
     for case in STEP_CASES + ("generate_plain", "generate_fast"):  # printed as measured: a cut-off run keeps them
         r = run_case(case, device, repeats=50, warmup=10)
         median = statistics.median(r["times"])
         schedule = f"{median * SEED_STEPS:16.0f}" if case in STEP_CASES else ""
-        print(f"{case:44s} {1e3 * median:10.2f} {r['images'] / median:10.0f} {schedule:>16s} {r['peak_mb']:9.0f}",
-              flush=True)
+        print(
+            f"{case:44s} {1e3 * median:10.2f} {r['images'] / median:10.0f} {schedule:>16s} {r['peak_mb']:9.0f}",
+            flush=True,
+        )
     print(f"{'preset generator (fast path)':44s} {'batch':>6s} {'images/s':>10s} {'GFLOP':>8s} {'% peak':>7s}")
     for name, batch, rate, gflop, share in preset_generators(device, peak):
         print(f"{name:44s} {batch:6d} {rate:10.0f} {gflop:8.1f} {share:7.1f}")

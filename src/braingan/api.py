@@ -65,7 +65,7 @@ class Synthesizer:
     ``nn.Module.to`` does (same weights, so a training loop can keep using it)."""
 
     def __init__(self, generator: torch.nn.Module, card: GeneratorFile, device: torch.device) -> None:
-        # channels_last: 1.4x the images/s of the plain layout on CPU (benchmarks/bench_speed.py)
+        # channels_last: more images/s than the plain layout on CPU (benchmarks/bench_speed.py)
         self.generator = fastpath.prepare_module(generator.to(device), fast=True)
         self.card, self.device = card, device
 

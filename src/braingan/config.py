@@ -324,9 +324,7 @@ def _checked(value: Any, hint: Any, name: str) -> Any:
                 return list(value)
         elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        elif option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        elif option in (str, bool) and isinstance(value, option):
+        elif option in (int, str, bool) and type(value) is option:  # type(): a bool is no int here
             return value
     expected = " or ".join(_type_name(o) for o in options)
     raise ConfigError(f"{name} must be {expected}, not {value!r}")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import DETECTION  # the root tests/conftest.py (on sys.path under pytest)
 
 from braingan.config import DataConfig
 from braingan.data import load_dataset
 from braingan.data.demo import load_demo_slices
 from braingan.io.images import save_png
-from conftest import DETECTION  # the root tests/conftest.py (on sys.path under pytest)
 
 
 @pytest.fixture(scope="session")

@@ -78,7 +78,9 @@ def test_a_set_too_large_for_memory_is_sampled(real32: torch.Tensor, monkeypatch
     """Above MAX_PIXELS the pairs come from a random subset: bounded memory, nearly the same mean."""
     everything = pairwise_ms_ssim(real32, pairs=10**9)
     seen = []
-    monkeypatch.setattr(diversity_module, "ms_ssim_pairs", lambda x, i, j: seen.append(len(x)) or ms_ssim_pairs(x, i, j))
+    monkeypatch.setattr(
+        diversity_module, "ms_ssim_pairs", lambda x, i, j: seen.append(len(x)) or ms_ssim_pairs(x, i, j)
+    )
     monkeypatch.setattr(diversity_module, "MAX_PIXELS", 80 * 32 * 32)
     sampled = pairwise_ms_ssim(real32, pairs=10**9)
     assert seen == [80] and len(real32) > 80

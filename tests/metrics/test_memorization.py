@@ -32,7 +32,7 @@ def test_held_out_real_scans_are_flagged_only_when_they_duplicate_a_training_sca
     assert set(result.flagged) == near_duplicates
     assert len(near_duplicates) < 0.2 * len(held_out)
     t = calibrate(train)
-    assert 0.02 < t.distance and 0 < t.ssim < 1 and 0 < t.duplicates < 0.2 * len(train)
+    assert t.distance > 0.02 and 0 < t.ssim < 1 and 0 < t.duplicates < 0.2 * len(train)
     assert result.threshold_distance == t.distance
 
 

@@ -9,8 +9,17 @@ import pytest
 
 from braingan.cli import build_parser
 from braingan.cli.train import build_config
-from braingan.config import (SECTIONS, AugmentConfig, ConfigError, DataConfig, RunConfig, apply_overrides, dump_toml,
-                             load_toml, preset)
+from braingan.config import (
+    SECTIONS,
+    AugmentConfig,
+    ConfigError,
+    DataConfig,
+    RunConfig,
+    apply_overrides,
+    dump_toml,
+    load_toml,
+    preset,
+)
 from braingan.errors import BrainganError
 
 OLD_TOML = """\
@@ -99,9 +108,26 @@ def test_every_field_has_a_flag_with_its_help_and_sets_that_field():
                 continue
             assert by_dest[key].help == f.metadata["help"], key
     # A flag lands in its field, through the same layers as a config file.
-    args = parser.parse_args(["DATA", "--adam-eps", "1e-6", "--augment", "fixed", "--augment-p", "0.3",
-                              "--ema", "0.9", "--loss", "hinge", "--no-crop", "--classes", "yes, no", "--progress-every",
-                              "5"])
+    args = parser.parse_args(
+        [
+            "DATA",
+            "--adam-eps",
+            "1e-6",
+            "--augment",
+            "fixed",
+            "--augment-p",
+            "0.3",
+            "--ema",
+            "0.9",
+            "--loss",
+            "hinge",
+            "--no-crop",
+            "--classes",
+            "yes, no",
+            "--progress-every",
+            "5",
+        ]
+    )
     config = build_config(args)
     assert (config.optim.eps, config.augment.mode, config.augment.p, config.ema.decay) == (1e-6, "fixed", 0.3, 0.9)
     assert (config.loss.gan, config.data.crop, config.data.classes) == ("hinge", False, ["yes", "no"])

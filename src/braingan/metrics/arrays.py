@@ -9,14 +9,12 @@ and turn them into float32 tensors ``[N, 1, H, W]`` in [-1, 1] on the CPU.
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
 import torch
 
 from braingan.errors import BrainganError
 
-Images = Union[torch.Tensor, np.ndarray]
+Images = torch.Tensor | np.ndarray
 
 
 def as_tensor(images: Images, name: str = "images") -> torch.Tensor:

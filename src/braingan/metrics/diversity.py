@@ -8,8 +8,7 @@ above 1 is mode collapse). No weights needed.
 Against a small training set that ratio has a yardstick: real scans the run never saw (a
 held-out folder) give their own value, and their ratio to the training scans is what a
 generator of genuinely new patients would score. A few training scans can vary more than
-most such draws: the seed's 19 Kaggle scans do, so new patients' scans score 1.25 against them
-at 128 px (benchmarks/RESULTS.md).
+most such draws, so a ratio above 1 against them need not mean collapse (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ import torch
 from braingan.metrics.arrays import Images, as_tensor
 from braingan.metrics.ssim import ms_ssim_pairs
 
-# Random pairs make a reading noisy: over draws of 1,000 pairs it spread by 2.2% (sd), a fifth
-# of the ±10% band a collapse check reads it against; over draws of 10,000, by 0.9%
-# (benchmarks/RESULTS.md).
+# Random pairs make a reading noisy; with 10,000 its spread over draws is small beside the
+# ±10% band a collapse check reads it against (benchmarks/RESULTS.md).
 PAIRS = 10_000
 # Pairs are drawn among at most this many pixels' worth of images (1,024 at 128 px): the
 # per-image maps ms_ssim_pairs keeps then stay near 200 MB.

@@ -81,7 +81,7 @@ def _is_torchscript(path: Path) -> bool:
 
 class InceptionFeatures:
     """Batched pool3 features of grey images: onnxruntime on CPU where it is installed, else torch
-    in channels_last (1.5x the plain layout on CPU); ``backend`` says which."""
+    in channels_last (faster than the plain layout on CPU); ``backend`` says which."""
 
     def __init__(self, path: str | Path, device: str | torch.device = "cpu", batch_size: int = 32) -> None:
         try:

@@ -1,8 +1,7 @@
-"""Run the TorchScript Inception through onnxruntime on CPU: the same features, 1.7x faster.
+"""Run the TorchScript Inception through onnxruntime on CPU: the same features, faster.
 
-On the 2-core development CPU the TorchScript network takes ~0.10 s per 299x299 image
-(channels_last), onnxruntime ~0.06 s (benchmarks/RESULTS.md): Inception is most of
-``evaluate``'s time. The ONNX graph is converted from the user's own weights file once
+Inception is most of ``evaluate``'s time, and onnxruntime runs it faster on CPU than torch
+does (benchmarks/RESULTS.md). The ONNX graph is converted from the user's own weights file once
 (torch's TorchScript exporter, a few seconds), checked against the TorchScript model on a
 probe batch, and only then kept in braingan's cache, keyed by the weights' SHA-256;
 nothing is downloaded. Any failure (onnxruntime missing, export unsupported, a mismatch) returns None
@@ -23,7 +22,7 @@ from braingan.data.cache import cache_dir
 from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_bytes
 
-TOLERANCE = 1e-4  # largest feature difference accepted (measured ~1e-5; features are ~0.2 on average)
+TOLERANCE = 1e-4  # largest feature difference accepted (features are ~0.2 on average)
 PROBE = 2
 
 
@@ -49,7 +48,7 @@ def session(weights: Path, model: torch.jit.ScriptModule) -> tuple[object | None
     try:
         import onnxruntime
     except ImportError:
-        return None, "torch (install onnxruntime for ~1.7x faster features on CPU)"
+        return None, "torch (install onnxruntime for faster features on CPU)"
     target = cache_dir() / "inception" / f"{_digest(weights)}.onnx"
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()

@@ -1,13 +1,12 @@
 """The fast path of ``train.fast``: the same math as the plain eager step, laid out for the hardware.
 
-Two levers, each measured on the seed preset (benchmarks/bench_speed.py, RESULTS.md):
+The levers (their effect on the seed preset: benchmarks/bench_speed.py, RESULTS.md):
 - channels_last (NHWC) weights and images: oneDNN (CPU) and cuDNN (GPU) convolve NHWC
   natively, so the reorders around every convolution disappear;
 - fused Adam: one kernel over all 27M generator parameters instead of a chain of foreach ops;
-- on CUDA, cuDNN's autotuner (``cudnn.benchmark``; unmeasured: no GPU was lent yet).
+- on CUDA, cuDNN's autotuner (``cudnn.benchmark``): a GAN's shapes never change.
 
-``torch.compile`` was measured too and is not used: on CPU it was slower than this path
-(0.96 s vs 0.75 s per seed step) after 32 s of compilation.
+``torch.compile`` is not used: on CPU it was slower than this path, after a long compilation.
 """
 
 from __future__ import annotations

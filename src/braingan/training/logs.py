@@ -39,4 +39,5 @@ class LossLog:
 
 
 def _format(row: dict[str, float]) -> str:
-    return f"{int(row['step'])},{int(row['epoch'])},{row['d_loss']:.6g},{row['g_loss']:.6g},{row['images_per_s']:.4g},{row['augment_p']:.4g}"
+    return (f"{int(row['step'])},{int(row['epoch'])},{row['d_loss']:.6g},{row['g_loss']:.6g},"
+            f"{row['images_per_s']:.4g},{row['augment_p']:.4g}")

@@ -101,7 +101,12 @@ def test_keras2_layout_imports_and_generate_uses_it(tmp_path, weights_only):
     assert main(["generate", str(run), "-n", "2", "--out", str(tmp_path / "png")]) == 0
     assert len(list((tmp_path / "png").glob("*.png"))) == 2
     card = read_generator_file(run)  # the one schema the trainer's export writes too
-    assert (card.arch, card.source, card.classes, card.steps) == ("seed_dcgan", "keras:generator_final.h5", ["yes"], None)
+    assert (card.arch, card.source, card.classes, card.steps) == (
+        "seed_dcgan",
+        "keras:generator_final.h5",
+        ["yes"],
+        None,
+    )
     assert card.kwargs == {"resolution": 32, "width": 16, "latent_dim": 100} and card.preprocessing["crop"] is False
 
 

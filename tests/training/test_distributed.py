@@ -17,6 +17,7 @@ import sys
 
 import torch
 import torch.multiprocessing as mp
+from conftest import tiny_config
 
 import braingan
 from braingan.data import load_dataset
@@ -26,7 +27,6 @@ from braingan.training.checkpoint import load_checkpoint
 from braingan.training.distributed import world
 from braingan.training.logs import LossLog
 from braingan.training.loop import Trainer
-from conftest import tiny_config
 
 STEPS = 4
 
@@ -57,15 +57,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_gloo_ranks_hold_identical_weights_equal_to_one_process(small_yes, tmp_path, monkeypatch):
-    mp.start_processes(_rank, args=(_free_port(), str(small_yes), str(tmp_path)), nprocs=2, start_method="spawn")
+def test_two_gloo_ranks_hold_identical_weights_equal_to_one_process(small_mri, tmp_path, monkeypatch):
+    mp.start_processes(_rank, args=(_free_port(), str(small_mri), str(tmp_path)), nprocs=2, start_method="spawn")
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     for part in ("generator", "discriminator"):
         for key in ranks[0][part]:
             assert torch.equal(ranks[0][part][key], ranks[1][part][key]), f"ranks differ in {part}.{key}"
 
     monkeypatch.setitem(registry.DISCRIMINATORS, "seed_dcgan", functools.partial(SeedDiscriminator, dropout=0.0))
-    single = braingan.train(tiny_config(small_yes, steps=STEPS, device="cpu"), tmp_path / "single", log=lambda _: None)
+    single = braingan.train(tiny_config(small_mri, steps=STEPS, device="cpu"), tmp_path / "single", log=lambda _: None)
     state = load_checkpoint(single / "checkpoints" / "last.pt")
     for part in ("generator", "discriminator"):
         for key, value in state[part].items():
@@ -76,13 +76,13 @@ def test_two_gloo_ranks_hold_identical_weights_equal_to_one_process(small_yes, t
         assert abs(a["d_loss"] - b["d_loss"]) < 1e-4 and abs(a["g_loss"] - b["g_loss"]) < 1e-4, (a, b)
 
 
-def test_torchrun_trains_with_two_processes_and_resumes_with_one(small_yes, tmp_path):
+def test_torchrun_trains_with_two_processes_and_resumes_with_one(small_mri, tmp_path):
     run = tmp_path / "run"
     flags = ["--resolution", "32", "--g-width", "16", "--d-width", "8", "--steps-per-epoch", str(STEPS),
              "--epochs", "1", "--checkpoint-every", str(STEPS), "--device", "cpu"]
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "braingan", "train", str(small_yes), "--out", str(run), *flags],
+         "-m", "braingan", "train", str(small_mri), "--out", str(run), *flags],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr

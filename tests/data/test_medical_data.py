@@ -105,7 +105,9 @@ def test_compressed_dicom_with_an_installed_decoder_reads(tmp_path):
 def test_dicom_errors_name_the_file_and_the_reason(tmp_path):
     jpeg_ls = tmp_path / "compressed.dcm"
     write_mr(jpeg_ls, head(), generate_uid(), syntax=JPEGLSLossless)
-    with pytest.raises(BrainganError, match="compressed.dcm: cannot decode JPEG-LS Lossless.*no installed handler") as e:
+    with pytest.raises(
+        BrainganError, match="compressed.dcm: cannot decode JPEG-LS Lossless.*no installed handler"
+    ) as e:
         read_dicom(jpeg_ls.read_bytes(), str(jpeg_ls), OPTIONS)
     assert "pylibjpeg" in str(e.value) and "\n" not in str(e.value)  # names the missing plugins, on one line
 
@@ -207,9 +209,9 @@ def test_four_d_nifti_is_refused(tmp_path):
     assert "\n" not in str(error.value)  # one line, though nibabel's message has two
 
 
-def test_images_dicom_and_nifti_mix_in_one_dataset(tmp_path, small_yes):
+def test_images_dicom_and_nifti_mix_in_one_dataset(tmp_path, small_mri):
     data = tmp_path / "mixed"
-    shutil.copytree(small_yes, data / "jpg")
+    shutil.copytree(small_mri, data / "jpg")
     write_mr(data / "dcm" / "one", head(), generate_uid())
     volume, affine = _ras_volume()
     (data / "nii").mkdir()
@@ -220,10 +222,15 @@ def test_images_dicom_and_nifti_mix_in_one_dataset(tmp_path, small_yes):
     assert counts[0] == 1 and counts[1] == 12 and counts[2] >= 6
 
 
-@pytest.mark.parametrize(("flag", "value", "message"), [
-    ("slices", 0.0, "slices must be a fraction"), ("axis", "oblique", "axis must be"),
-    ("brain_fraction", 1.0, "brain_fraction"), ("clip_high", 0.2, "clip_low < clip_high"),
-])
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("slices", 0.0, "slices must be a fraction"),
+        ("axis", "oblique", "axis must be"),
+        ("brain_fraction", 1.0, "brain_fraction"),
+        ("clip_high", 0.2, "clip_low < clip_high"),
+    ],
+)
 def test_volume_options_are_validated(flag, value, message):
     from braingan.config import RunConfig
 
@@ -246,7 +253,7 @@ def test_train_flags_reach_the_config_the_reader_and_the_generator_files(tmp_pat
     flags = ["--slices", "0.5", "--axis", "coronal", "--brain-fraction", "0.2", "--clip-low", "1", "--clip-high", "99"]
     assert main(["train", str(folder), "--out", str(run), *tiny, *flags]) == 0
     written = (run / "config.toml").read_text()
-    for line in ('slices = 0.5', 'axis = "coronal"', 'brain_fraction = 0.2', 'clip_low = 1.0', 'clip_high = 99.0'):
+    for line in ("slices = 0.5", 'axis = "coronal"', "brain_fraction = 0.2", "clip_low = 1.0", "clip_high = 99.0"):
         assert line in written
     # the generator files alone say how the volumes became slices
     volumes = json.loads((run / "generator.json").read_text())["volumes"]

@@ -1,20 +1,20 @@
 """``train.fast`` (channels_last + fused Adam) computes what the plain eager path computes."""
 
 import torch
+from conftest import tiny_config
 
 import braingan
 from braingan.cli import main
 from braingan.data import load_dataset
 from braingan.training.checkpoint import load_checkpoint
-from braingan.training.loop import Trainer
 from braingan.training.logs import LossLog
-from conftest import tiny_config
+from braingan.training.loop import Trainer
 
 
-def test_fast_path_matches_the_plain_eager_path(small_yes, tmp_path):
+def test_fast_path_matches_the_plain_eager_path(small_mri, tmp_path):
     runs = {}
     for fast in (False, True):
-        config = tiny_config(small_yes, steps=6, fast=fast)
+        config = tiny_config(small_mri, steps=6, fast=fast)
         runs[fast] = braingan.train(config, tmp_path / f"fast_{fast}", log=lambda _: None)
 
     plain, fast = (LossLog(runs[f] / "log.csv").read() for f in (False, True))
@@ -28,10 +28,10 @@ def test_fast_path_matches_the_plain_eager_path(small_yes, tmp_path):
             torch.testing.assert_close(state[True][part][key], value, atol=1e-5, rtol=1e-4, msg=f"{part}.{key}")
 
 
-def test_the_switch_selects_layout_and_optimizer(small_yes, tmp_path):
-    dataset = load_dataset(tiny_config(small_yes).data, log=lambda _: None)
+def test_the_switch_selects_layout_and_optimizer(small_mri, tmp_path):
+    dataset = load_dataset(tiny_config(small_mri).data, log=lambda _: None)
     for fast in (True, False):
-        trainer = Trainer(tiny_config(small_yes, fast=fast), dataset, tmp_path / str(fast), log=lambda _: None)
+        trainer = Trainer(tiny_config(small_mri, fast=fast), dataset, tmp_path / str(fast), log=lambda _: None)
         m = trainer.models
         convs = [p for net in (m.generator, m.discriminator) for p in net.parameters() if p.dim() == 4]
         layout = torch.channels_last if fast else torch.contiguous_format
@@ -39,9 +39,9 @@ def test_the_switch_selects_layout_and_optimizer(small_yes, tmp_path):
         assert m.opt_g.defaults["fused"] is (True if fast else None)
 
 
-def test_no_fast_flag_reaches_the_run_config(small_yes, tmp_path):
+def test_no_fast_flag_reaches_the_run_config(small_mri, tmp_path):
     run = tmp_path / "run"
-    args = ["train", str(small_yes), "--out", str(run), "--resolution", "32", "--g-width", "16", "--d-width", "8",
+    args = ["train", str(small_mri), "--out", str(run), "--resolution", "32", "--g-width", "16", "--d-width", "8",
             "--steps-per-epoch", "1", "--epochs", "1", "--no-fast"]
     assert main(args) == 0
     assert "fast = false" in (run / "config.toml").read_text()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-
-import dataclasses
 
 import nibabel as nib
 import numpy as np
@@ -14,16 +13,16 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import save as save_safetensors
-from torch import nn
 
 from braingan import api
 from braingan.cli import main
 from braingan.data.dicom import read_dicom
 from braingan.data.nifti import read_nifti
-from braingan.data.slices import VolumeOptions
 from braingan.data.preprocess import Preprocessing
+from braingan.data.slices import VolumeOptions
 from braingan.errors import BrainganError
 from braingan.io.generator_files import GeneratorFile, load_generator, read_generator_file, save_generator
+from braingan.models import build_generator
 from braingan.models.seed_dcgan import SeedGenerator
 
 CARD = GeneratorFile(arch="seed_dcgan", kwargs={"latent_dim": 100, "resolution": 32, "width": 16},
@@ -67,7 +66,10 @@ def test_dicom_out_is_a_synthetic_mr_with_the_png_pixels(run, tmp_path):
     # A second generate makes a new series with new UIDs.
     assert main(["generate", str(run), "-n", "1", "--out", str(tmp_path / "again"), "--format", "dicom"]) == 0
     again = pydicom.dcmread(tmp_path / "again" / "sample_00000.dcm")
-    assert again.SeriesInstanceUID != datasets[0].SeriesInstanceUID and again.StudyInstanceUID != datasets[0].StudyInstanceUID
+    assert (
+        again.SeriesInstanceUID != datasets[0].SeriesInstanceUID
+        and again.StudyInstanceUID != datasets[0].StudyInstanceUID
+    )
 
 
 def test_nifti_out_stacked_and_per_slice_round_trip(run, tmp_path):
@@ -87,8 +89,10 @@ def test_nifti_out_stacked_and_per_slice_round_trip(run, tmp_path):
         assert np.array_equal(np.rot90(raw[:, :, k]), png)
         assert np.corrcoef(back[k].grey.ravel(), png.ravel())[0, 1] > 0.99
     per = tmp_path / "per"
-    assert main(["generate", str(run), "-n", "4", "--seed", "3", "--out", str(per), "--format", "nifti",
-                 "--per-slice"]) == 0
+    assert (
+        main(["generate", str(run), "-n", "4", "--seed", "3", "--out", str(per), "--format", "nifti", "--per-slice"])
+        == 0
+    )
     files = sorted(per.iterdir())
     assert [f.name for f in files] == [f"sample_{i:05d}.nii.gz" for i in range(4)]
     for f, png in zip(files, pngs):
@@ -116,31 +120,29 @@ def test_onnx_export_runs_in_onnxruntime_with_any_batch(run, tmp_path):
     assert json.loads(stored["braingan"])["classes"] == ["yes"]
 
 
-class _LabelledGenerator(nn.Module):
-    """A conditional generator as issue 3 will bring: a class embedding added to the noise."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(3, 100)
-        self.body = SeedGenerator(resolution=32, width=16, latent_dim=100)
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.body(z + self.embed(labels))
-
-
 def test_onnx_export_of_a_conditional_generator_has_a_label_input(tmp_path):
+    """The real conditional network (the dcgan family's class embedding), at any batch size."""
     ort = pytest.importorskip("onnxruntime")
     from braingan.io.onnx import export_onnx, is_conditional
 
-    generator = _LabelledGenerator().eval()
-    meta = {**CARD.to_dict(), "classes": ["glioma", "meningioma", "pituitary"]}
-    assert not is_conditional(SeedGenerator(resolution=32, width=16, latent_dim=100), meta)  # takes labels, ignores them
+    torch.manual_seed(0)
+    kwargs = {"resolution": 32, "width": 4, "num_classes": 3, "latent_dim": 16}
+    generator = build_generator("dcgan", **kwargs).eval()
+    meta = {**CARD.to_dict(), "arch": "dcgan", "kwargs": kwargs, "latent_dim": 16,
+            "classes": ["glioma", "meningioma", "pituitary"]}
+    seed = {**meta, "arch": "seed_dcgan", "kwargs": {}, "latent_dim": 100}
+    # The seed generator takes labels and ignores them: no dead input.
+    assert not is_conditional(SeedGenerator(resolution=32, width=16, latent_dim=100), seed)
     assert export_onnx(generator, meta, tmp_path / "c.onnx")
     session = ort.InferenceSession(str(tmp_path / "c.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["z", "label"]
-    z, labels = torch.randn(4, 100), torch.tensor([0, 1, 2, 1])
-    (image,) = session.run(None, {"z": z.numpy(), "label": labels.numpy()})
-    np.testing.assert_allclose(image, generator(z, labels).detach().numpy(), atol=1e-4)
+    for batch in (1, 5):
+        z, labels = torch.randn(batch, 16), torch.arange(batch) % 3
+        (image,) = session.run(None, {"z": z.numpy(), "label": labels.numpy()})
+        np.testing.assert_allclose(image, generator(z, labels).detach().numpy(), atol=1e-4)
+    z = torch.randn(1, 16).repeat(3, 1)
+    (image,) = session.run(None, {"z": z.numpy(), "label": np.arange(3)})
+    assert not np.allclose(image[0], image[1])  # the label input reaches the image
 
 
 def test_generator_file_round_trips_every_field(tmp_path):
@@ -148,14 +150,24 @@ def test_generator_file_round_trips_every_field(tmp_path):
     weights' own header alike."""
     torch.manual_seed(0)
     generator = SeedGenerator(resolution=32, width=16, latent_dim=100)
-    card = dataclasses.replace(CARD, conditional=False, ema=True, steps=120, source="keras:generator_final.h5",
-                               preprocessing=Preprocessing(resolution=32, crop=False).to_dict(),
-                               volumes=VolumeOptions(slices=0.5).to_dict())
+    card = dataclasses.replace(
+        CARD,
+        conditional=False,
+        ema=True,
+        steps=120,
+        source="keras:generator_final.h5",
+        preprocessing=Preprocessing(resolution=32, crop=False).to_dict(),
+        volumes=VolumeOptions(slices=0.5).to_dict(),
+    )
     save_generator(tmp_path, generator, card)
     loaded, back = load_generator(tmp_path)
     assert back == card and read_generator_file(tmp_path) == card
     on_disk = json.loads((tmp_path / "generator.json").read_text())
-    assert on_disk["format"] == 1 and on_disk["source"] == "keras:generator_final.h5" and on_disk["volumes"]["slices"] == 0.5
+    assert (
+        on_disk["format"] == 1
+        and on_disk["source"] == "keras:generator_final.h5"
+        and on_disk["volumes"]["slices"] == 0.5
+    )
     assert GeneratorFile.from_dict(on_disk) == card
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), generator.state_dict().values()))
     synthesizer = api.load(tmp_path, device="cpu")  # the API reads the same fields
@@ -168,10 +180,17 @@ def test_old_generator_files_still_load(tmp_path):
     width named g_width) beside weights without a header: it loads, the new fields at their defaults."""
     torch.manual_seed(0)
     generator = SeedGenerator(resolution=32, width=16, latent_dim=100)
-    old = {"format": 1, "arch": "seed_dcgan", "kwargs": {"latent_dim": 100, "resolution": 32, "g_width": 16},
-           "resolution": 32, "latent_dim": 100, "classes": ["yes"],
-           "preprocessing": {"resolution": 32, "crop": False, "threshold": 0.1, "version": 1},
-           "source": "keras:generator_final.h5", "braingan": "0.0.9"}
+    old = {
+        "format": 1,
+        "arch": "seed_dcgan",
+        "kwargs": {"latent_dim": 100, "resolution": 32, "g_width": 16},
+        "resolution": 32,
+        "latent_dim": 100,
+        "classes": ["yes"],
+        "preprocessing": {"resolution": 32, "crop": False, "threshold": 0.1, "version": 1},
+        "source": "keras:generator_final.h5",
+        "braingan": "0.0.9",
+    }
     (tmp_path / "generator.json").write_text(json.dumps(old))
     (tmp_path / "generator.safetensors").write_bytes(save_safetensors(dict(generator.state_dict())))
     loaded, card = load_generator(tmp_path)

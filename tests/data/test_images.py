@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from braingan.config import DataConfig
-from braingan.data import load_dataset
 from braingan.data import dataset as dataset_module
+from braingan.data import load_dataset
 from braingan.data.preprocess import Preprocessing, head_box, preprocess
 from braingan.data.readers import read_grey
 from braingan.errors import BrainganError
@@ -19,7 +19,7 @@ def test_png_files_named_jpg_are_read_by_content(detection_dir):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         grey = read_grey(path)
         assert grey.ndim == 2 and grey.dtype == np.float32
-        assert 0.0 <= grey.min() and grey.max() <= 1.0
+        assert grey.min() >= 0.0 and grey.max() <= 1.0
 
 
 def test_every_real_image_loads_and_duplicates_are_reported(detection_dir):
@@ -70,8 +70,8 @@ def test_preprocessing_crops_the_black_border_and_scales():
     assert (uncropped > 0).mean() < 0.2
 
 
-def test_second_load_comes_from_the_cache_without_decoding(small_yes, monkeypatch):
-    config = DataConfig(path=str(small_yes), resolution=32)
+def test_second_load_comes_from_the_cache_without_decoding(small_mri, monkeypatch):
+    config = DataConfig(path=str(small_mri), resolution=32)
     first = load_dataset(config)
 
     def no_decoding(*args, **kwargs):
@@ -82,13 +82,13 @@ def test_second_load_comes_from_the_cache_without_decoding(small_yes, monkeypatc
     assert np.array_equal(first.images.numpy(), second.images.numpy())
     assert first.files == second.files
     with pytest.raises(AssertionError):
-        load_dataset(DataConfig(path=str(small_yes), resolution=16))  # other settings, other key
+        load_dataset(DataConfig(path=str(small_mri), resolution=16))  # other settings, other key
 
 
-def test_non_image_file_is_skipped_with_a_warning(small_yes):
-    (small_yes / "notes.jpg").write_text("not an image at all")
+def test_non_image_file_is_skipped_with_a_warning(small_mri):
+    (small_mri / "notes.jpg").write_text("not an image at all")
     messages = []
-    data = load_dataset(DataConfig(path=str(small_yes), resolution=16), log=messages.append)
+    data = load_dataset(DataConfig(path=str(small_mri), resolution=16), log=messages.append)
     assert any("notes.jpg" in m and "not an image" in m for m in messages)
     assert any("notes.jpg" in s for s in data.skipped)
     assert len(data) == 12  # 13 files, one duplicate pair (Y30 = Y38), one text file

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO, tiny_config
 from PIL import Image
 from safetensors.torch import save as save_safetensors
 
@@ -24,7 +25,6 @@ from braingan.training import loop
 from braingan.training.checkpoint import load_checkpoint
 from braingan.training.health import NumericalFault
 from braingan.training.logs import LossLog
-from conftest import REPO, tiny_config
 
 EVERY = 10  # checkpoint interval of the subprocess runs
 
@@ -70,10 +70,10 @@ def assert_nothing_torn(run: Path) -> int:
     return step
 
 
-def test_sigkill_at_random_moments_and_inside_a_checkpoint_write(small_yes, tmp_path):
+def test_sigkill_at_random_moments_and_inside_a_checkpoint_write(small_mri, tmp_path):
     """Kill -9 several times, once proven inside a write (its temporary file is left behind)."""
     run, total, rng = tmp_path / "run", 200, random.Random(7)
-    proc = start_training(small_yes, run, total)
+    proc = start_training(small_mri, run, total)
     for trial in range(4):
         checkpoints = run / "checkpoints"
         if trial == 0:  # after the first checkpoint, poll for the writer's temporary file; kill when it appears
@@ -91,7 +91,7 @@ def test_sigkill_at_random_moments_and_inside_a_checkpoint_write(small_yes, tmp_
         reached = max(logged_steps(run))
         resumed_from = assert_nothing_torn(run)
         assert reached - resumed_from <= EVERY, "more than one checkpoint interval lost"
-        proc = start_training(small_yes, run, total, resume=True)
+        proc = start_training(small_mri, run, total, resume=True)
         wait_for(lambda: len(logged_steps(run)) > resumed_from, proc)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
@@ -120,9 +120,9 @@ def test_generator_weights_describe_themselves_when_a_crash_splits_the_export(tm
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
-def test_stop_signals_save_then_exit(signum, code, small_yes, tmp_path):
+def test_stop_signals_save_then_exit(signum, code, small_mri, tmp_path):
     run = tmp_path / "run"
-    proc = start_training(small_yes, run, 1000)
+    proc = start_training(small_mri, run, 1000)
     wait_for(lambda: (run / "log.csv").exists() and len(logged_steps(run)) > 3, proc)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
@@ -158,9 +158,9 @@ def inf_weight(models, stats):
 @pytest.mark.parametrize("fault_step, fault, what", [(5, nan_loss, "g_loss (nan)"),
                                                      (7, inf_weight, "the discriminator's weights")])
 def test_numerical_fault_stops_within_one_interval_and_keeps_the_good_checkpoint(fault_step, fault, what, monkeypatch,
-                                                                                 small_yes, tmp_path, capsys):
+                                                                                 small_mri, tmp_path, capsys):
     run = tmp_path / "run"
-    config = tiny_config(small_yes, steps=12, checkpoint_every=4, log_every=3)  # 3 does not divide 4
+    config = tiny_config(small_mri, steps=12, checkpoint_every=4, log_every=3)  # 3 does not divide 4
     poison_after(monkeypatch, fault_step, fault)
     with pytest.raises(NumericalFault) as caught:
         braingan.train(config, run, log=lambda _: None)
@@ -186,9 +186,9 @@ def test_numerical_fault_stops_within_one_interval_and_keeps_the_good_checkpoint
     assert state["step"] == 12 and state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
 
 
-def test_numerical_fault_before_any_checkpoint_says_so(monkeypatch, small_yes, tmp_path, capsys):
+def test_numerical_fault_before_any_checkpoint_says_so(monkeypatch, small_mri, tmp_path, capsys):
     poison_after(monkeypatch, 2, nan_loss)
-    config = tiny_config(small_yes, steps=12, checkpoint_every=6)
+    config = tiny_config(small_mri, steps=12, checkpoint_every=6)
     with pytest.raises(NumericalFault, match=r"step 2: NaN/inf in g_loss \(nan\).* no checkpoint was written yet"):
         braingan.train(config, tmp_path / "run", log=lambda _: None)
 
@@ -201,8 +201,8 @@ class Exploit:
         return (open, (str(self.marker), "w"))
 
 
-def test_crafted_pickle_checkpoint_is_refused_without_running_code(small_yes, tmp_path, capsys):
-    run = braingan.train(tiny_config(small_yes, steps=2), tmp_path / "run", log=lambda _: None)
+def test_crafted_pickle_checkpoint_is_refused_without_running_code(small_mri, tmp_path, capsys):
+    run = braingan.train(tiny_config(small_mri, steps=2), tmp_path / "run", log=lambda _: None)
     marker = tmp_path / "pwned"
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     torch.save({**state, "payload": Exploit(marker)}, run / "checkpoints" / "last.pt")

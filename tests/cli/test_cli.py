@@ -11,12 +11,15 @@ from braingan.cli import main
 TINY = ["--resolution", "32", "--g-width", "16", "--d-width", "8", "--steps-per-epoch", "3", "--epochs", "1"]
 
 
-def test_train_then_generate_end_to_end(small_yes, tmp_path, capsys):
+def test_train_then_generate_end_to_end(small_mri, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", str(small_yes), "--out", str(run), *TINY]) == 0
+    assert main(["train", str(small_mri), "--out", str(run), *TINY]) == 0
     assert (run / "generator.safetensors").is_file()
     out = tmp_path / "png"
-    assert main(["generate", str(run), "-n", "5", "--out", str(out), "--seed", "1", "--grid", str(tmp_path / "g.png")]) == 0
+    assert (
+        main(["generate", str(run), "-n", "5", "--out", str(out), "--seed", "1", "--grid", str(tmp_path / "g.png")])
+        == 0
+    )
     files = sorted(out.iterdir())
     assert [f.name for f in files] == [f"sample_{i:05d}.png" for i in range(5)]
     first = Image.open(files[0])
@@ -28,21 +31,38 @@ def test_train_then_generate_end_to_end(small_yes, tmp_path, capsys):
         assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
 
 
-def test_config_file_and_flags_layer_over_the_preset(small_yes, tmp_path):
+def test_config_file_and_flags_layer_over_the_preset(small_mri, tmp_path):
     config = tmp_path / "run.toml"
-    config.write_text('[train]\nlr = 0.001\nbatch_size = 2\n[model]\ng_width = 16\nd_width = 8\n')
+    config.write_text("[train]\nlr = 0.001\nbatch_size = 2\n[model]\ng_width = 16\nd_width = 8\n")
     run = tmp_path / "run"
-    args = ["train", str(small_yes), "--out", str(run), "--config", str(config), "--resolution", "32",
-            "--steps-per-epoch", "2", "--epochs", "1", "--batch-size", "3", "--no-d-mbstd", "--mode-seeking-ramp", "9"]
+    args = [
+        "train",
+        str(small_mri),
+        "--out",
+        str(run),
+        "--config",
+        str(config),
+        "--resolution",
+        "32",
+        "--steps-per-epoch",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "3",
+        "--no-d-mbstd",
+        "--mode-seeking-ramp",
+        "9",
+    ]
     assert main(args) == 0
     written = (run / "config.toml").read_text()
     assert "lr = 0.001" in written and "batch_size = 3" in written and "steps_per_epoch = 2" in written
     assert "d_mbstd = false" in written and "mode_seeking_ramp = 9" in written  # the preset has true, 5000
 
 
-def test_resume_extends_a_run(small_yes, tmp_path):
+def test_resume_extends_a_run(small_mri, tmp_path):
     run = tmp_path / "run"
-    assert main(["train", str(small_yes), "--out", str(run), *TINY]) == 0
+    assert main(["train", str(small_mri), "--out", str(run), *TINY]) == 0
     assert main(["train", "--resume", "--out", str(run), "--epochs", "2"]) == 0
     log = (run / "log.csv").read_text().splitlines()
     assert log[-1].startswith("6,2,")
@@ -59,10 +79,10 @@ def test_resume_extends_a_run(small_yes, tmp_path):
         (["train", "{data}", "--config", "{tmp}/bad.toml", "--out", "{tmp}/r"], "unknown key"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_code_2(args, message, small_yes, tmp_path, capsys):
+def test_bad_input_is_one_line_and_exit_code_2(args, message, small_mri, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.toml").write_text("[train]\nlearning_rate = 1\n")
-    values = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "data": small_yes, "tmp": tmp_path}
+    values = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "data": small_mri, "tmp": tmp_path}
     assert main([a.format(**values) for a in args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
