@@ -40,11 +40,6 @@ def trained_config(run: str | Path) -> RunConfig | None:
     return saved_config(run) if (Path(run) / CHECKPOINT).is_file() else None
 
 
-def trained_with_mirror(config: RunConfig) -> bool:
-    """Whether the run trained on left-right flips (the audit then searches flipped images too)."""
-    return config.augment.mirror
-
-
 def data_config_of(card: GeneratorFile, path: str | Path) -> DataConfig:
     """The images in ``path`` preprocessed as the generator's training images were, from what its
     generator.json records (crop, size and, where recorded, how volumes became slices)."""
@@ -110,7 +105,7 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
         runs = runs_per_class or {"": run}
         fake, fake_names = _generate(runs, n, seed, device)
         source = f"{len(fake)} generated with seed {seed}"
-    mirror = trained is not None and trained_with_mirror(trained)
+    mirror = trained is not None and trained.augment.mirror  # the audit then searches flipped images too
     inputs = registry.EvalInputs(real=real_set.images, fake=fake, class_names=real_set.class_names, mirror=mirror)
     if holdout is not None and any(m.reads_holdout for m in metrics_used):
         inputs.holdout = real_dataset(run, holdout, log=lambda _: None).images
@@ -179,6 +174,6 @@ def reject_memorized(run: str | Path, images: np.ndarray, log: Log = print) -> t
                             "--reject-memorized, then audit the images with 'braingan evaluate RUN --real FOLDER "
                             "--fake OUT --metrics memorization'")
     train = real_dataset(run, log=lambda _: None).images
-    result = memorization.audit(train, images, mirror=trained_with_mirror(trained))
+    result = memorization.audit(train, images, mirror=trained.augment.mirror)
     keep = np.setdiff1d(np.arange(len(images)), result.flagged)
     return images[keep], sorted(result.flagged)

@@ -16,35 +16,22 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Generate N samples (or read --fake), preprocess the real set exactly as training did, "
                     "and write metrics.json plus a table. Nothing is downloaded.",
     )
-    parser.add_argument(
-        "run", type=Path, help="run directory (generator files, and checkpoints/last.pt when trained here)"
-    )
-    parser.add_argument(
-        "--real",
-        type=Path,
-        help="real images to compare with (default: the run's training data; needed for a "
-        "run made by import-keras, which has no record of its training data)",
-    )
+    parser.add_argument("run", type=Path,
+                        help="run directory (generator files, and checkpoints/last.pt when trained here)")
+    parser.add_argument("--real", type=Path,
+                        help="real images to compare with (default: the run's training data; needed for a "
+                             "run made by import-keras, which has no record of its training data)")
     parser.add_argument("--n", type=int, default=1000, help="number of samples to generate (default 1000)")
     parser.add_argument("--fake", type=Path, help="folder of already generated images instead of generating")
-    parser.add_argument(
-        "--metrics",
-        default=",".join(DEFAULT),
-        help=f"comma-separated, from: {', '.join(METRICS)} (default: {','.join(DEFAULT)})",
-    )
+    parser.add_argument("--metrics", default=",".join(DEFAULT),
+                        help=f"comma-separated, from: {', '.join(METRICS)} (default: {','.join(DEFAULT)})")
     parser.add_argument("--out", type=Path, help="folder for metrics.json (default: the run directory)")
     parser.add_argument("--inception-weights", type=Path, help="TorchScript Inception file for FID/KID/PRDC")
-    parser.add_argument(
-        "--run-per-class",
-        metavar="CLASS=RUN,...",
-        help="one unconditional run per class for the utility study, e.g. yes=runs/yes,no=runs/no",
-    )
-    parser.add_argument(
-        "--holdout",
-        type=Path,
-        help="real scans not trained on: how often the memorization audit flags new patients, "
-        "and how varied they are (copies of training scans in it are set aside)",
-    )
+    parser.add_argument("--run-per-class", metavar="CLASS=RUN,...",
+                        help="one unconditional run per class for the utility study, e.g. yes=runs/yes,no=runs/no")
+    parser.add_argument("--holdout", type=Path,
+                        help="real scans not trained on: how often the memorization audit flags new patients, "
+                             "and how varied they are (copies of training scans in it are set aside)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed for the samples")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (generation)")
     parser.set_defaults(handler=run_evaluate)
@@ -80,17 +67,9 @@ def format_table(report: dict) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluation.evaluate(
-        args.run,
-        real=args.real,
-        n=args.n,
-        metrics=args.metrics,
-        fake_dir=args.fake,
-        out=args.out,
-        inception_weights=args.inception_weights,
-        runs_per_class=parse_runs_per_class(args.run_per_class),
-        seed=args.seed,
-        device=args.device,
-        holdout=args.holdout,
+        args.run, real=args.real, n=args.n, metrics=args.metrics, fake_dir=args.fake, out=args.out,
+        inception_weights=args.inception_weights, runs_per_class=parse_runs_per_class(args.run_per_class),
+        seed=args.seed, device=args.device, holdout=args.holdout,
     )
     print(f"{report['n_fake']} generated vs {report['n_real']} real images at {report['resolution']} px")
     print(format_table(report))

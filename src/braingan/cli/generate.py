@@ -48,14 +48,9 @@ def run_generate(args: argparse.Namespace) -> int:
         from braingan.evaluation import reject_memorized
 
         images, dropped = reject_memorized(args.run, images)
-        print(
-            f"{len(dropped)} of {args.n} samples dropped as near copies of training images"
-            + (
-                f" (indices {', '.join(map(str, dropped[:20]))}{' ...' if len(dropped) > 20 else ''})"
-                if dropped
-                else ""
-            )
-        )
+        indices = f" (indices {', '.join(map(str, dropped[:20]))}{' ...' if len(dropped) > 20 else ''})"
+        print(f"{len(dropped)} of {args.n} samples dropped as near copies of training images"
+              + (indices if dropped else ""))
     width = max(5, len(str(args.n - 1)))
     run_name = args.run.resolve().name
     if args.format == "png":

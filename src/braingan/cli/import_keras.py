@@ -30,9 +30,8 @@ def run_import(args: argparse.Namespace) -> int:
         raise BrainganError(f"{args.out}: already holds a generator; choose another --out")
     generator = seed_generator_from_h5(args.h5)
     save_generator(args.out, generator, keras_card(generator, args.label, args.h5.name))
-    print(
-        f"{args.out}: seed generator imported from {args.h5} ({generator.resolution} px, latent {generator.latent_dim})"
-    )
+    print(f"{args.out}: seed generator imported from {args.h5} "
+          f"({generator.resolution} px, latent {generator.latent_dim})")
     return 0
 
 
@@ -43,9 +42,7 @@ def keras_card(generator: SeedGenerator, label: str, file_name: str) -> Generato
     return GeneratorFile(
         arch="seed_dcgan",
         kwargs={"resolution": resolution, "width": generator.up1.in_channels, "latent_dim": generator.latent_dim},
-        resolution=resolution,
-        latent_dim=generator.latent_dim,
-        classes=[label],
+        resolution=resolution, latent_dim=generator.latent_dim, classes=[label],
         preprocessing=Preprocessing(resolution=resolution, crop=False).to_dict(),
         source=f"keras:{file_name}",
     )

@@ -50,9 +50,8 @@ def _check_config(h5: h5py.File, path: Path) -> None:
         if layer["class_name"].startswith("Conv") and cfg.get("padding") != "same":
             raise BrainganError(f"{path}: not the seed generator ({layer['class_name']} padding {cfg.get('padding')})")
     if layers[-1]["config"].get("activation") != "tanh":
-        raise BrainganError(
-            f"{path}: not the seed generator (last activation {layers[-1]['config'].get('activation')})"
-        )
+        last = layers[-1]["config"].get("activation")
+        raise BrainganError(f"{path}: not the seed generator (last activation {last})")
 
 
 def read_weights(path: Path) -> list[list[np.ndarray]]:
@@ -62,9 +61,8 @@ def read_weights(path: Path) -> list[list[np.ndarray]]:
             _check_config(h5, path)
             root = h5.get("model_weights", h5)
             if "layer_names" not in root.attrs:
-                raise BrainganError(
-                    f"{path}: no Keras layer list (layer_names); save the model with model.save('x.h5')"
-                )
+                raise BrainganError(f"{path}: no Keras layer list (layer_names); "
+                                    "save the model with model.save('x.h5')")
             layers = []
             for name in (_text(n) for n in root.attrs["layer_names"]):
                 group = root[name]
@@ -86,25 +84,17 @@ def seed_generator_from_h5(path: str | Path) -> SeedGenerator:
     layers = read_weights(path)
     shapes = [[w.shape for w in layer] for layer in layers]
     if len(layers) != 4 or any(len(layer) != 2 for layer in layers) or [len(s[0]) for s in shapes] != [2, 4, 4, 4]:
-        raise BrainganError(
-            f"{path}: not the seed generator (weights {shapes}; expected Dense, "
-            "2 Conv2DTranspose and Conv2D, each with kernel and bias)"
-        )
+        raise BrainganError(f"{path}: not the seed generator (weights {shapes}; expected Dense, "
+                            "2 Conv2DTranspose and Conv2D, each with kernel and bias)")
     (dense_w, dense_b), (up1_w, up1_b), (up2_w, up2_b), (out_w, out_b) = layers
     latent_dim, features = dense_w.shape
     g_width = up1_w.shape[3]
     base = int(round((features / g_width) ** 0.5)) if g_width else 0
     generator = SeedGenerator(resolution=4 * base, width=g_width, latent_dim=latent_dim) if base else None
-    expected = (
-        None
-        if generator is None
-        else {
-            "dense": (latent_dim, g_width * base * base),
-            "up1": (4, 4, g_width // 2, g_width),
-            "up2": (4, 4, g_width // 2, g_width // 2),
-            "out": (4, 4, g_width // 2, 1),
-        }
-    )
+    expected = None if generator is None else {
+        "dense": (latent_dim, g_width * base * base), "up1": (4, 4, g_width // 2, g_width),
+        "up2": (4, 4, g_width // 2, g_width // 2), "out": (4, 4, g_width // 2, 1),
+    }
     found = {"dense": dense_w.shape, "up1": up1_w.shape, "up2": up2_w.shape, "out": out_w.shape}
     if expected != found:
         raise BrainganError(f"{path}: not the seed generator's shapes ({found})")
@@ -115,14 +105,10 @@ def seed_generator_from_h5(path: str | Path) -> SeedGenerator:
         return columns.reshape(*lead, base, base, g_width).transpose(*range(len(lead)), -1, -3, -2).reshape(*lead, -1)
 
     state = {
-        "dense.weight": channels_first(dense_w).T,
-        "dense.bias": channels_first(dense_b),
-        "up1.weight": up1_w.transpose(3, 2, 0, 1),
-        "up1.bias": up1_b,
-        "up2.weight": up2_w.transpose(3, 2, 0, 1),
-        "up2.bias": up2_b,
-        "out.weight": out_w.transpose(3, 2, 0, 1),
-        "out.bias": out_b,
+        "dense.weight": channels_first(dense_w).T, "dense.bias": channels_first(dense_b),
+        "up1.weight": up1_w.transpose(3, 2, 0, 1), "up1.bias": up1_b,
+        "up2.weight": up2_w.transpose(3, 2, 0, 1), "up2.bias": up2_b,
+        "out.weight": out_w.transpose(3, 2, 0, 1), "out.bias": out_b,
     }
     generator.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
     return generator.eval()

@@ -127,21 +127,17 @@ def calibrate(train: torch.Tensor, percentile: float = PERCENTILE) -> Thresholds
         return Thresholds(0.0, 1.0, len(train), 0.0)
     duplicate_distance = DUPLICATE_FRACTION * float(np.median(d))
     distinct = d > duplicate_distance
-    return Thresholds(
-        float(np.percentile(d[distinct], percentile)),
-        float(np.percentile(s[distinct], 100 - percentile)),
-        len(train) - int(distinct.sum()),
-        duplicate_distance,
-    )
+    return Thresholds(float(np.percentile(d[distinct], percentile)),
+                      float(np.percentile(s[distinct], 100 - percentile)), len(train) - int(distinct.sum()),
+                      duplicate_distance)
 
 
 def _flags(distance: np.ndarray, ssim_: np.ndarray, t: Thresholds) -> np.ndarray:
     return (distance <= t.distance) | (ssim_ >= t.ssim) | (distance == 0)
 
 
-def audit(
-    train: Images, fake: Images, percentile: float = PERCENTILE, holdout: Images | None = None, mirror: bool = False
-) -> MemorizationResult:
+def audit(train: Images, fake: Images, percentile: float = PERCENTILE, holdout: Images | None = None,
+          mirror: bool = False) -> MemorizationResult:
     """Nearest training image of every generated image; flag those closer than real scans come.
 
     A sample is flagged when its pixel distance is at or below the calibrated distance, or its
@@ -159,23 +155,14 @@ def audit(
     d_np, s_np = d.numpy(), s.numpy()
     hit = _flags(d_np, s_np, thresholds)
     flagged = [int(i) for i in np.flatnonzero(hit)[np.argsort(d_np[hit], kind="stable")]]
-    baseline = (
-        None if holdout is None else holdout_baseline(searched, as_tensor(holdout, "held-out images"), thresholds)
-    )
+    baseline = (None if holdout is None
+                else holdout_baseline(searched, as_tensor(holdout, "held-out images"), thresholds))
     n = len(train)
-    return MemorizationResult(
-        distance=d_np,
-        nearest=idx.numpy() % n,
-        ssim=s_np,
-        ssim_nearest=s_idx.numpy() % n,
-        mirrored=idx.numpy() >= n,
-        threshold_distance=thresholds.distance,
-        threshold_ssim=thresholds.ssim,
-        percentile=percentile,
-        real_near_duplicates=thresholds.duplicates,
-        flagged=flagged,
-        holdout=baseline,
-    )
+    return MemorizationResult(distance=d_np, nearest=idx.numpy() % n, ssim=s_np, ssim_nearest=s_idx.numpy() % n,
+                              mirrored=idx.numpy() >= n,
+                              threshold_distance=thresholds.distance, threshold_ssim=thresholds.ssim,
+                              percentile=percentile, real_near_duplicates=thresholds.duplicates, flagged=flagged,
+                              holdout=baseline)
 
 
 def holdout_baseline(train: torch.Tensor, holdout: torch.Tensor, thresholds: Thresholds) -> HoldoutBaseline:
@@ -186,14 +173,12 @@ def holdout_baseline(train: torch.Tensor, holdout: torch.Tensor, thresholds: Thr
     d, _, s, _ = _nearest(holdout, train, exclude_self=False)
     d_np, s_np = d.numpy(), s.numpy()
     new = d_np > thresholds.duplicate_distance
-    return HoldoutBaseline(
-        flagged=int(_flags(d_np[new], s_np[new], thresholds).sum()), n=int(new.sum()), set_aside=int((~new).sum())
-    )
+    return HoldoutBaseline(flagged=int(_flags(d_np[new], s_np[new], thresholds).sum()), n=int(new.sum()),
+                           set_aside=int((~new).sum()))
 
 
-def closest_pairs_image(
-    result: MemorizationResult, train: Images, fake: Images, pairs: int = 8, gap: int = 4
-) -> np.ndarray:
+def closest_pairs_image(result: MemorizationResult, train: Images, fake: Images, pairs: int = 8,
+                        gap: int = 4) -> np.ndarray:
     """uint8 image: the ``pairs`` closest (sample, nearest training image) pairs, one pair per column."""
     from braingan.io.images import grid, to_uint8
 

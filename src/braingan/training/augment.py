@@ -74,9 +74,8 @@ def augment(x: Tensor, p: float, generator: torch.Generator | None = None) -> Te
     keep = gate()
     ys = torch.arange(h, device=device).view(1, h, 1) + 0.5
     xs = torch.arange(w, device=device).view(1, 1, w) + 0.5
-    inside = ((ys / h - centre[:, 0, None, None]).abs() < CUTOUT / 2) & (
-        (xs / w - centre[:, 1, None, None]).abs() < CUTOUT / 2
-    )
+    inside = (((ys / h - centre[:, 0, None, None]).abs() < CUTOUT / 2)
+              & ((xs / w - centre[:, 1, None, None]).abs() < CUTOUT / 2))
     mask = (inside.float() * keep.view(n, 1, 1)).unsqueeze(1)
     return x * (1 - mask) + BACKGROUND * mask
 
@@ -85,15 +84,8 @@ class AdaptiveP:
     """ADA's p: every ``every`` steps, move by at most ``batch * every / images`` toward keeping
     ``E[sign D(real)]`` at ``target``. The running sums stay on the device between adjustments."""
 
-    def __init__(
-        self,
-        p: float,
-        target: float,
-        every: int,
-        images: int,
-        batch_size: int,
-        mean_over_ranks: Callable[[Tensor], Tensor] = lambda t: t,
-    ) -> None:
+    def __init__(self, p: float, target: float, every: int, images: int, batch_size: int,
+                 mean_over_ranks: Callable[[Tensor], Tensor] = lambda t: t) -> None:
         self.p, self.target, self.every = p, target, every
         self.rate = batch_size * every / images
         self.mean_over_ranks = mean_over_ranks  # under torchrun: one p on every rank
