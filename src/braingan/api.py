@@ -22,14 +22,18 @@ from braingan.training.checkpoint import load_checkpoint
 def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Callable[[str], None] = print) -> Path:
     """Train ``config`` into ``run_dir``; with ``resume`` continue from its last checkpoint."""
     from braingan.training.distributed import world
+    from braingan.training.factory import check_networks
     from braingan.training.loop import Trainer  # the loop pulls in plotting; keep `load` light
 
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise BrainganError(f"{run_dir}: exists and is not a folder")
+    if not resume and (run_dir / "checkpoints" / "last.pt").exists():
+        raise BrainganError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
     with world(config.run.device) as ranks:  # one process, or this rank of a torchrun launch
         if not ranks.is_main:
             log = _silent
+        check_networks(config, ranks)  # before the data: a bad combination should not wait for it
         with ranks.main_first():  # rank 0 fills the preprocessing cache, the others read it
             dataset = load_dataset(config.data, log=log)
         log(f"{len(dataset)} images of {config.data.resolution} px in classes {', '.join(dataset.class_names)}")
@@ -37,8 +41,6 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Cal
         if resume:
             trainer.resume()
             log(f"resumed {run_dir} at step {trainer.step} of {config.total_steps}")
-        elif trainer.checkpoint_path.exists():
-            raise BrainganError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
         elif config.run.init is not None:
             trainer.init_from(Path(config.run.init))
             log(f"G and D start from {config.run.init}")
@@ -81,10 +83,15 @@ class Synthesizer:
     def conditional(self) -> bool:
         return self.card.conditional
 
-    def label_index(self, label: int | str | None) -> int:
+    def labels(self, n: int, label: int | str | None) -> torch.Tensor:
+        """The class of each of ``n`` images: ``label`` for all, or with none given, a conditional
+        generator's classes in turn (evenly, in class order), never silently the first class."""
+        if label is None and self.conditional:
+            return torch.arange(n, dtype=torch.int64) % len(self.class_names)
+        return torch.full((n,), 0 if label is None else self.label_index(label), dtype=torch.int64)
+
+    def label_index(self, label: int | str) -> int:
         """The class to generate; an unconditional generator of several classes refuses to pick one."""
-        if label is None:
-            return 0
         if not self.conditional and len(self.class_names) > 1:
             raise BrainganError(f"this generator was trained unconditionally on {', '.join(self.class_names)}; "
                                 "train with --conditional to choose a class")
@@ -100,7 +107,8 @@ class Synthesizer:
     def generate_tensor(self, n: int, seed: int | None = None, label: int | str | None = None,
                         batch_size: int = 64) -> torch.Tensor:
         """[n, 1, H, W] float in [-1, 1]. The noise for all n is drawn up front from ``seed``,
-        so the images do not depend on ``batch_size`` or the device."""
+        so the images do not depend on ``batch_size`` or the device. Without ``label``, a
+        conditional generator makes its classes in turn."""
         if n < 0:
             raise BrainganError(f"number of images must not be negative, not {n}")
         rng = torch.Generator()
@@ -109,7 +117,7 @@ class Synthesizer:
         else:
             rng.manual_seed(seed)
         z = torch.randn(n, self.card.latent_dim, generator=rng)
-        labels = torch.full((n,), self.label_index(label), dtype=torch.int64)
+        labels = self.labels(n, label)
         chunks = [self.generator(z[i:i + batch_size].to(self.device), labels[i:i + batch_size].to(self.device)).cpu()
                   for i in range(0, n, batch_size)]
         return torch.cat(chunks) if chunks else torch.empty(0, 1, self.resolution, self.resolution)

@@ -30,7 +30,7 @@ from braingan.metrics import inception, memorization, registry
 from braingan.metrics.result import MetricResult, artifact_path
 
 Log = Callable[[str], None]
-METRICS_FILE = "metrics.json"
+METRICS_FILE, PREVIOUS_FILE = "metrics.json", "metrics.previous.json"  # one earlier evaluation is kept
 CHECKPOINT = Path("checkpoints", "last.pt")  # where api.saved_config finds the training config
 NO_RECORD = "holds a generator without its training record (made by import-keras)"
 
@@ -150,6 +150,9 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
                                           + (", and its left-right flips (the run trained on them)"
                                              if inputs.mirror else "")},
     }
+    if (out / METRICS_FILE).is_file():
+        (out / METRICS_FILE).replace(out / PREVIOUS_FILE)
+        log(f"{out / METRICS_FILE} of an earlier evaluation kept as {PREVIOUS_FILE}")
     atomic_write_text(out / METRICS_FILE, json.dumps(report, indent=2, default=float) + "\n")
     for name, result in results.items():
         save_artifacts(out, name, result)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import RealScans, tiny_config
 from PIL import Image
 
 import braingan
@@ -29,6 +28,7 @@ from braingan.data import load_dataset
 from braingan.data.readers import read_grey
 from braingan.errors import BrainganError
 from braingan.training.checkpoint import load_checkpoint
+from conftest import RealScans, tiny_config
 
 HANG_LIMIT_S = 60  # a case still running after this is a hang, and fails
 

@@ -54,6 +54,8 @@ def test_seed_subset_draws_twenty_with_replacement(detection_dir):
     assert len(set(drawn)) == 19  # the seed's own subset repeats one image
     assert len(data) <= 19
     assert messages and "duplicate" in messages[0]
+    # The repeat is one file drawn twice, not a file "equal to itself".
+    assert "(the same file, drawn 2 times by --limit)" in messages[0] and " = " not in messages[0]
     assert len(load_dataset(DataConfig(**{**config.__dict__, "dedupe": False}))) == 20
 
 

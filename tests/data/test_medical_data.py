@@ -11,7 +11,6 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from dicom_files import head, write_mr
 from pydicom.data import get_testdata_file
 from pydicom.uid import JPEGLSLossless, generate_uid
 
@@ -22,6 +21,7 @@ from braingan.data.dicom import read_dicom
 from braingan.data.nifti import read_nifti
 from braingan.data.slices import VolumeOptions
 from braingan.errors import BrainganError
+from dicom_files import head, write_mr
 
 OPTIONS = VolumeOptions()
 

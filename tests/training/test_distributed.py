@@ -17,7 +17,6 @@ import sys
 
 import torch
 import torch.multiprocessing as mp
-from conftest import tiny_config
 
 import braingan
 from braingan.data import load_dataset
@@ -27,6 +26,7 @@ from braingan.training.checkpoint import load_checkpoint
 from braingan.training.distributed import world
 from braingan.training.logs import LossLog
 from braingan.training.loop import Trainer
+from conftest import tiny_config
 
 STEPS = 4
 

@@ -1,7 +1,6 @@
 """``train.fast`` (channels_last + fused Adam) computes what the plain eager path computes."""
 
 import torch
-from conftest import tiny_config
 
 import braingan
 from braingan.cli import main
@@ -9,6 +8,7 @@ from braingan.data import load_dataset
 from braingan.training.checkpoint import load_checkpoint
 from braingan.training.logs import LossLog
 from braingan.training.loop import Trainer
+from conftest import tiny_config
 
 
 def test_fast_path_matches_the_plain_eager_path(small_mri, tmp_path):

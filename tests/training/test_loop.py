@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
 
 import braingan
 from braingan.errors import BrainganError
 from braingan.training.checkpoint import load_checkpoint
 from braingan.training.logs import LossLog
+from conftest import tiny_config
 
 
 def weights(run_dir, part):

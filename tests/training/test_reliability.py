@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, tiny_config
 from PIL import Image
 from safetensors.torch import save as save_safetensors
 
@@ -25,6 +24,7 @@ from braingan.training import loop
 from braingan.training.checkpoint import load_checkpoint
 from braingan.training.health import NumericalFault
 from braingan.training.logs import LossLog
+from conftest import REPO, tiny_config
 
 EVERY = 10  # checkpoint interval of the subprocess runs
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from braingan import evaluation
 from braingan.errors import BrainganError
 from braingan.metrics.registry import DEFAULT, METRICS, result_of
 
@@ -66,6 +65,8 @@ def format_table(report: dict) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from braingan import evaluation
+
     report = evaluation.evaluate(
         args.run, real=args.real, n=args.n, metrics=args.metrics, fake_dir=args.fake, out=args.out,
         inception_weights=args.inception_weights, runs_per_class=parse_runs_per_class(args.run_per_class),

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from braingan.errors import BrainganError
-from braingan.io.generator_files import load_generator
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -21,6 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from braingan.io.generator_files import load_generator
     from braingan.io.onnx import export_onnx
 
     if args.onnx.is_dir():

@@ -6,9 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from braingan import api
 from braingan.errors import BrainganError
-from braingan.io.images import grid, save_png
 
 FORMATS = ("png", "nifti", "dicom")
 
@@ -36,6 +34,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from braingan import api
+    from braingan.io.images import grid, save_png
+
     if args.n < 1:
         raise BrainganError(f"-n must be at least 1, not {args.n}")
     if args.per_slice and args.format != "nifti":
@@ -44,6 +45,9 @@ def run_generate(args: argparse.Namespace) -> int:
         raise BrainganError(f"{args.out}: exists and is not a folder")
     synthesizer = api.load(args.run, device=args.device)
     images = synthesizer.generate(args.n, seed=args.seed, label=args.label)
+    if args.label is None and synthesizer.conditional:
+        print(f"no --class given: the classes in turn ({', '.join(synthesizer.class_names)}), "
+              f"sample i of class i mod {len(synthesizer.class_names)}")
     if args.reject_memorized:
         from braingan.evaluation import reject_memorized
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from braingan.data.preprocess import Preprocessing
 from braingan.errors import BrainganError
-from braingan.io.generator_files import META, GeneratorFile, save_generator
-from braingan.io.keras_h5 import seed_generator_from_h5
-from braingan.models.seed_dcgan import SeedGenerator
+
+if TYPE_CHECKING:
+    from braingan.io.generator_files import GeneratorFile
+    from braingan.models.seed_dcgan import SeedGenerator
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -26,6 +27,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from braingan.io.generator_files import META, save_generator
+    from braingan.io.keras_h5 import seed_generator_from_h5
+
     if (args.out / META).exists():
         raise BrainganError(f"{args.out}: already holds a generator; choose another --out")
     generator = seed_generator_from_h5(args.h5)
@@ -38,6 +42,9 @@ def run_import(args: argparse.Namespace) -> int:
 def keras_card(generator: SeedGenerator, label: str, file_name: str) -> GeneratorFile:
     """The description of an imported seed generator: one class, no EMA, no training steps here,
     and the seed notebook's preprocessing (a plain resize, no crop)."""
+    from braingan.data.preprocess import Preprocessing
+    from braingan.io.generator_files import GeneratorFile
+
     resolution = generator.resolution
     return GeneratorFile(
         arch="seed_dcgan",

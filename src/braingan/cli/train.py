@@ -8,10 +8,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from braingan import api
 from braingan.config import PRESETS, SECTIONS, RunConfig, apply_overrides, field_type, load_toml, preset
 from braingan.errors import BrainganError
-from braingan.training.health import NumericalFault
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -89,6 +87,8 @@ def build_config(args: argparse.Namespace, base: RunConfig | None = None) -> Run
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from braingan import api
+
     out = args.out or Path("runs") / args.preset
     if args.resume:
         config = build_config(args, base=api.saved_config(out))
@@ -102,6 +102,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from braingan import api
+
     checkpoint = args.out / "checkpoints" / "last.pt"
     resume = checkpoint.exists()
     config = build_config(args, base=api.saved_config(args.out) if resume else None)
@@ -114,6 +116,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _train(config: RunConfig, out: Path, resume: bool) -> None:
     """``api.train``; a numerical fault gets the advice of how to go on from the command line."""
+    from braingan import api
+    from braingan.training.health import NumericalFault
+
     try:
         api.train(config, out, resume=resume)
     except NumericalFault as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,6 +47,13 @@ def pixel_settings(config: DataConfig) -> tuple[Preprocessing, VolumeOptions]:
                           clip_low=config.clip_low, clip_high=config.clip_high))
 
 
+def _describe(group: list[str]) -> str:
+    """'a.jpg = b.jpg' for different files with the same bytes; a file that ``--limit`` drew more
+    than once (it draws with replacement, as the seed notebook did) is named once, with its count."""
+    return " = ".join(Path(path).name + (f" (the same file, drawn {count} times by --limit)" if count > 1 else "")
+                      for path, count in Counter(group).items())
+
+
 def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
     """Load ``config.path`` (or the embedded demo set when it is None) as a ``Dataset``."""
     settings, volumes = pixel_settings(config)
@@ -64,7 +72,7 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
     if duplicates:
         verb = "dropped" if config.dedupe else "kept (--no-dedupe)"
         log(f"{sum(len(g) - 1 for g in duplicates)} byte-identical duplicate files {verb}: "
-            + "; ".join(" = ".join(Path(p).name for p in g) for g in duplicates))
+            + "; ".join(_describe(g) for g in duplicates))
 
     class_names = sorted({s.class_name for s in sources})
     entries = [(digest, source.class_name) for source, _, digest in contents]

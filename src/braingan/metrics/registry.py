@@ -12,14 +12,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from braingan.errors import BrainganError
-from braingan.metrics import diversity, features, inception, kid_fid, memorization, prdc, presentation, swd
+from braingan.metrics import presentation
 from braingan.metrics.result import Artifact, MetricResult, Row, Section, number_rows, string_notes
+
+if TYPE_CHECKING:
+    import torch
+
+    from braingan.metrics.inception import InceptionFeatures
 
 Measured = tuple[dict[str, Any], dict[str, Artifact]]  # values for metrics.json, pictures by name
 
@@ -28,7 +32,7 @@ Measured = tuple[dict[str, Any], dict[str, Artifact]]  # values for metrics.json
 class EvalInputs:
     real: torch.Tensor  # [N, 1, S, S] in [-1, 1]
     fake: torch.Tensor
-    extractor: inception.InceptionFeatures | None = None
+    extractor: InceptionFeatures | None = None
     inception_note: str = ""
     real_labels: np.ndarray | None = None
     fake_labels: np.ndarray | None = None
@@ -70,20 +74,27 @@ class Metric:
                             section=self.section_of(values) if self.section_of else None)
 
 
-
+# Each metric imports its module when it runs: the registry itself stays light, so the command
+# line can list the metrics without loading torch.
 
 def _swd(x: EvalInputs) -> Measured:
+    from braingan.metrics import swd
+
     r = swd.swd(x.real, x.fake)
     return {"mean": r.mean, "per_level": {f"{k}px": v for k, v in r.levels.items()}}, {}
 
 
 def _fid(x: EvalInputs) -> Measured:
+    from braingan.metrics import inception, kid_fid
+
     real, fake = x.inception_features()
     return {"value": kid_fid.fid(real, fake), "features": "inception-2015-12-05 pool3",
             "preprocessing": inception.PREPROCESSING}, {}
 
 
 def _kid(x: EvalInputs) -> Measured:
+    from braingan.metrics import kid_fid
+
     real, fake = x.inception_features()
     r = kid_fid.kid(real, fake)
     return {"mean": r.mean, "std": r.std, "subset_size": r.subset_size, "subsets": r.subsets,
@@ -91,6 +102,8 @@ def _kid(x: EvalInputs) -> Measured:
 
 
 def _prdc(x: EvalInputs) -> Measured:
+    from braingan.metrics import features, prdc
+
     if x.extractor is not None:
         real, fake = x.inception_features()
         space = "Inception-v3 pool3 (2048-d), the space of Naeem et al. 2020"
@@ -103,6 +116,8 @@ def _prdc(x: EvalInputs) -> Measured:
 
 
 def _diversity(x: EvalInputs) -> Measured:
+    from braingan.metrics import diversity
+
     r = diversity.diversity(x.real, x.fake, holdout=x.holdout)
     # "pairs" counts the generated pairs compared; a set of n has at most n(n-1)/2 of them
     values = {"fake": r.fake, "real": r.real, "ratio": r.fake / r.real if r.real else None, "pairs": r.pairs,
@@ -114,6 +129,8 @@ def _diversity(x: EvalInputs) -> Measured:
 
 
 def _memorization(x: EvalInputs) -> Measured:
+    from braingan.metrics import memorization
+
     r = memorization.audit(x.real, x.fake, holdout=x.holdout, mirror=x.mirror)
     values = r.summary()
     values["pairs"] = [{"sample": int(i), "train_index": int(r.nearest[i]), "flipped": bool(r.mirrored[i]),

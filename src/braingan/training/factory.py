@@ -56,6 +56,16 @@ def discriminator_kwargs(config: RunConfig, num_classes: int, world: World) -> d
     return kwargs
 
 
+def check_networks(config: RunConfig, world: World) -> None:
+    """Raise now, before any data is read, if the networks cannot be built as configured (e.g.
+    a family without class inputs asked to condition): built on the meta device, which costs
+    no memory and draws no random numbers. A conditional run is checked for two classes."""
+    num_classes = 2 if config.model.conditional else 0
+    with torch.device("meta"):
+        build_generator(config.model.arch, **generator_kwargs(config, num_classes))
+        build_discriminator(config.model.arch, **discriminator_kwargs(config, num_classes, world))
+
+
 def build_training(config: RunConfig, num_classes: int, world: World) -> TrainingParts:
     """Seeded from ``run.seed``: G's weights are drawn first, then D's, as the seed notebook did.
 

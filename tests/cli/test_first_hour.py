@@ -1,0 +1,79 @@
+"""What a new user meets first: answers without torch, flags that cannot be mistyped, checks before
+the data is read, messages that say what happened."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import braingan
+from braingan import api
+from braingan.cli import main
+from conftest import REPO
+
+TINY = ["--resolution", "32", "--g-width", "8", "--d-width", "8", "--batch-size", "4", "--steps-per-epoch", "2",
+        "--epochs", "1"]
+
+
+def test_help_version_and_argument_errors_need_no_torch():
+    """Building the parser imports no torch, so these answer at once (timed in benchmarks/bench_cli.py)."""
+    code = ("import sys; from braingan.cli import build_parser, main\n"
+            "build_parser()\n"
+            "for argv in (['--version'], ['train', '--help'], ['train', 'x', '--epoch', '1']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env={"PYTHONPATH": str(REPO / "src"), "PATH": ""})
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("argv, suggestion", [(["train", "DATA", "--epoch", "1"], "did you mean --epochs?"),
+                                              (["train", "DATA", "--batchsize", "8"], "did you mean --batch-size?"),
+                                              (["generate", "RUN", "-n", "2", "--out", "o", "--sed", "1"],
+                                               "did you mean --seed?")])
+def test_abbreviated_or_mistyped_flags_are_refused_with_the_commands_usage(argv, suggestion, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert f"usage: braingan {argv[0]}" in err and "unrecognized arguments" in err and suggestion in err
+
+
+def test_a_network_that_cannot_condition_is_refused_before_any_data_is_read(small_mri, tmp_path, monkeypatch,
+                                                                            capsys):
+    def no_reading(*args, **kwargs):
+        raise AssertionError("data was read before the check")
+
+    monkeypatch.setattr(api, "load_dataset", no_reading)
+    assert main(["train", str(small_mri), "--conditional", "--out", str(tmp_path / "run"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "'seed_dcgan'" in err and "no class embedding" in err and "fewshot-dcgan" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_conditional_generator_without_a_class_makes_every_class_in_turn_and_says_so(two_classes, tmp_path,
+                                                                                       capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(two_classes), "--preset", "fewshot-dcgan", "--conditional", "--out", str(run),
+                 *TINY]) == 0
+    synth = braingan.load(run)
+    mixed, no, yes = (synth.generate(4, seed=3, label=label) for label in (None, "no", "yes"))
+    assert np.array_equal(mixed[0::2], no[0::2]) and np.array_equal(mixed[1::2], yes[1::2])
+    capsys.readouterr()
+    assert main(["generate", str(run), "-n", "4", "--seed", "3", "--out", str(tmp_path / "png")]) == 0
+    assert "no --class given: the classes in turn (no, yes)" in capsys.readouterr().out
+
+
+def test_evaluating_again_keeps_the_earlier_metrics(small_mri, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(small_mri), "--preset", "seed", "--out", str(run), *TINY]) == 0
+    for seed in ("0", "1"):
+        assert main(["evaluate", str(run), "--n", "8", "--metrics", "swd", "--seed", seed]) == 0
+    out = capsys.readouterr().out
+    assert "of an earlier evaluation kept as metrics.previous.json" in out
+    first, second = (json.loads((run / name).read_text()) for name in ("metrics.previous.json", "metrics.json"))
+    assert first["fake"].endswith("seed 0") and second["fake"].endswith("seed 1")
