@@ -21,13 +21,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from dicom_files import write_mr  # noqa: E402  (the tests' DICOM writer)
-
 from braingan.data.dicom import read_dicom  # noqa: E402
 from braingan.data.nifti import read_nifti  # noqa: E402
 from braingan.data.slices import VolumeOptions  # noqa: E402
 from braingan.io.onnx import export_onnx  # noqa: E402
 from braingan.models.seed_dcgan import SeedGenerator  # noqa: E402
+from dicom_files import write_mr  # noqa: E402  (the tests' DICOM writer)
 
 
 def median_time(fn, repeats: int) -> float:
