@@ -11,6 +11,7 @@ metadata under the key ``braingan``.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_bytes
 
 OPSET = 18
+# The exporter logs a warning for every torchvision operator it cannot register when torchvision
+# is absent; braingan never uses them (and does not depend on torchvision).
+REGISTRATION_LOG = "torch.onnx._internal.exporter._registration"
 
 
 class _Unconditional(nn.Module):
@@ -64,13 +68,18 @@ def export_onnx(generator: nn.Module, meta: dict[str, Any], path: str | Path) ->
         shapes = {"z": {0: batch}, "label": {0: batch}}
     else:
         module, args, names, shapes = _Unconditional(generator), (z,), ["z"], {"z": {0: batch}}
+    registration = logging.getLogger(REGISTRATION_LOG)
+    level = registration.level
     try:
+        registration.setLevel(logging.ERROR)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(module, args, input_names=names, output_names=["image"],
                                         dynamic_shapes=shapes, opset_version=OPSET, dynamo=True, verbose=False)
     except ImportError as e:
         raise BrainganError(f"ONNX export needs the onnx extra: pip install 'braingan[onnx]' ({e})") from e
+    finally:
+        registration.setLevel(level)
     model = program.model_proto
     if not model.graph.input[0].type.tensor_type.shape.dim[0].dim_param:
         raise BrainganError(f"{meta.get('arch')}: the exporter fixed the batch size; the generator's forward "
