@@ -77,3 +77,35 @@ def test_evaluating_again_keeps_the_earlier_metrics(small_mri, tmp_path, capsys)
     assert "of an earlier evaluation kept as metrics.previous.json" in out
     first, second = (json.loads((run / name).read_text()) for name in ("metrics.previous.json", "metrics.json"))
     assert first["fake"].endswith("seed 0") and second["fake"].endswith("seed 1")
+
+
+def test_the_demo_says_what_it_trained_how_to_read_it_and_what_next(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", "")  # a new shell whose venv is not active: the hints give a path that works
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--resolution", "32", "--g-width", "8", "--d-width", "8",
+                 "--batch-size", "4", "--steps-per-epoch", "2", "--epochs", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "the 'demo' preset (seed_dcgan networks, 32 px) trained 2 steps (8 images shown)" in printed
+    assert "how to read it:" in printed and f"{out}/samples/step_*.png" in printed
+    hint = next(line for line in printed.splitlines() if line.startswith("next: "))
+    command = hint.removeprefix("next: ").split(" generate ")[0]
+    assert command != "braingan" and ("braingan" in command)
+
+
+def test_the_report_opens_with_a_summary_that_reads_each_number(small_mri, tmp_path):
+    from braingan.report.html import render
+
+    run = tmp_path / "run"
+    assert main(["train", str(small_mri), "--preset", "seed", "--out", str(run), *TINY]) == 0
+    assert main(["evaluate", str(run), "--n", "8", "--metrics", "swd,diversity,memorization"]) == 0
+    page = render(run)
+    summary = page[page.index("<h2>Summary</h2>"):page.index("<h2>Metrics</h2>")]
+    assert "2 of 2 steps, 8 images shown" in summary and "the latest grid, step_000002" in summary
+    for reading in ("SWD ", "Variety ratio ", "Copy audit: "):
+        assert reading in summary
+    assert page.index("<h2>Summary</h2>") < page.index("<h2>Metrics</h2>") < page.index("<h2>Configuration</h2>")
+    # A bad reading is said plainly: all-zero precision, recall and coverage.
+    report = json.loads((run / "metrics.json").read_text())
+    report["metrics"]["prdc"] = {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0, "k": 5}
+    (run / "metrics.json").write_text(json.dumps(report))
+    assert "Precision, recall and coverage are all 0" in render(run)

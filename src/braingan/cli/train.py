@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
+import sys
+import time
 import typing
 from pathlib import Path
 from typing import Any
@@ -108,10 +111,28 @@ def run_demo(args: argparse.Namespace) -> int:
     resume = checkpoint.exists()
     config = build_config(args, base=api.saved_config(args.out) if resume else None)
     config.data.path = None  # the embedded MNI152 slices
+    start = time.monotonic()
     _train(config, args.out, resume)
-    print(f"demo written to {args.out}: samples/ (grids), losses.png, generator.safetensors")
-    print(f"next: braingan generate {args.out} -n 16 --out {args.out}/generated --grid {args.out}/generated.png")
+    minutes, out, exe = (time.monotonic() - start) / 60, args.out, _braingan()
+    print(f"demo written to {out} in {minutes:.1f} minutes: the {config.preset!r} preset "
+          f"({config.model.arch} networks, {config.data.resolution} px) trained {config.total_steps:,} steps "
+          f"({config.total_steps * config.run.batch_size:,} images shown) on the MNI152 template slices.\n"
+          f"how to read it: {out}/samples/step_*.png show the same 10 noise vectors after each epoch, so the "
+          "grids show those samples turning from noise into head-shaped slices; a short CPU run like this one "
+          "gives the outline and grey/white texture, not sharp anatomy.\n"
+          f"next: {exe} generate {out} -n 16 --out {out}/generated --grid {out}/generated.png\n"
+          f"      {exe} evaluate {out}; {exe} report {out}   (the report says how to read each number)\n"
+          f"      {exe} demo --preset fewshot-fast --out {out}-fewshot   (the few-shot recipe on the same slices)")
     return 0
+
+
+def _braingan() -> str:
+    """How to call braingan again from this shell: its name when it is on PATH, else its path
+    (e.g. .venv/bin/braingan after `make demo`, whose venv a new shell has not activated)."""
+    if shutil.which("braingan"):
+        return "braingan"
+    beside = Path(sys.executable).with_name("braingan")
+    return str(beside) if beside.exists() else f"{sys.executable} -m braingan"
 
 
 def _train(config: RunConfig, out: Path, resume: bool) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from braingan.metrics.result import Figure, Paragraph, Row, Section, Table, fmt, number_rows
+from braingan.metrics.result import Block, Figure, Paragraph, Row, Section, Table, fmt, number_rows
 
 UTILITY_ARMS = ("real_only", "real_plus_synthetic")
 UTILITY_SCORES = ("accuracy", "auc")
@@ -77,3 +77,60 @@ def memorization_section(values: Mapping[str, Any]) -> Section:
                     for p in values.get("pairs", []))),
     ]
     return Section("Memorization audit", tuple(blocks))
+
+
+# The report's summary: each headline is the reading in one sentence and how to read it, and
+# says plainly when the reading is bad.
+
+def fid_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
+    return (Paragraph(f"FID {values['value']:.1f}: how far the samples' Inception statistics are from the real "
+                      "scans' (lower is better). It is biased upward with few images, so compare runs at the same "
+                      "number of samples and real scans, not with published values."),)
+
+
+def swd_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
+    return (Paragraph(f"SWD {values['mean']:.1f}: how far the samples' local patches, at every scale, are from the "
+                      "real scans' (lower is better; needs no network weights)."),)
+
+
+def prdc_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
+    scores = {k: values[k] for k in ("precision", "recall", "coverage")}
+    if not any(scores.values()):
+        return (Paragraph("Precision, recall and coverage are all 0: no sample lies among the real scans' nearest "
+                          "neighbours in feature space, so the samples are not yet realistic by this measure. That "
+                          "is what a short run on a few images (such as the demo) gives; train longer or with a "
+                          "few-shot preset.", "warn"),)
+    return (Paragraph(f"Precision {scores['precision']:.2f}, recall {scores['recall']:.2f}, coverage "
+                      f"{scores['coverage']:.2f}: how many samples look like real scans, how much of the real "
+                      "scans' variety the samples reach, and how many real scans have a sample near them "
+                      "(each about 1 when matched)."),)
+
+
+def diversity_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
+    ratio = values.get("ratio")
+    if ratio is None:
+        return ()
+    yardstick = (f" Real scans of patients not trained on score {values['holdout_ratio']:.2f} against the same "
+                 "scans: read the ratio beside that." if values.get("holdout_ratio") else "")
+    text = (f"Variety ratio {ratio:.2f}: the samples' mean pairwise MS-SSIM over the real scans' (1 is as varied as "
+            "the real scans; above 1, the samples are more alike than real scans are).")
+    collapsed = ratio > 1.5 * max(1.0, values.get("holdout_ratio") or 1.0)
+    return (Paragraph(text + yardstick + (" The samples vary far less than real scans: a sign of mode collapse."
+                                          if collapsed else ""), "warn" if collapsed else ""),)
+
+
+def memorization_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
+    flagged, fraction = values["flagged"], values["flagged_fraction"]
+    base = values.get("holdout_flagged_fraction") if values.get("holdout_n") else None
+    text = (f"Copy audit: {flagged} samples ({fraction:.1%}) are closer to a training scan than distinct real "
+            "scans come to each other")
+    if base is not None:
+        text += f"; the same audit flags {base:.1%} of real scans of patients not trained on."
+        worse = fraction > 2 * base + 0.01
+    else:
+        text += ". Pass --holdout to evaluate for the rate at which it flags real scans of new patients."
+        worse = flagged > 0
+    if worse:
+        text += " Far more samples than new patients' scans: the generator copies training scans."
+    return (Paragraph(text, "warn" if worse else ""),
+            Figure("pairs", "the closest samples (top) over their nearest training scans (bottom)"))

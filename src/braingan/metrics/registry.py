@@ -18,7 +18,7 @@ import numpy as np
 
 from braingan.errors import BrainganError
 from braingan.metrics import presentation
-from braingan.metrics.result import Artifact, MetricResult, Row, Section, number_rows, string_notes
+from braingan.metrics.result import Artifact, Block, MetricResult, Row, Section, number_rows, string_notes
 
 if TYPE_CHECKING:
     import torch
@@ -60,6 +60,7 @@ class Metric:
     reads_holdout: bool = False  # uses held-out real scans when given
     rows_of: Callable[[Mapping[str, Any]], list[Row]] | None = None  # instead of a row per top-level number
     section_of: Callable[[Mapping[str, Any]], Section | None] | None = None  # its own part of the report
+    headline_of: Callable[[Mapping[str, Any]], tuple[Block, ...]] | None = None  # its lines in the summary
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         start = time.perf_counter()
@@ -71,7 +72,8 @@ class Metric:
         """The result of ``values`` (as computed, or as read back from metrics.json)."""
         rows = self.rows_of(values) if self.rows_of else number_rows(values, self.readings)
         return MetricResult(values=values, rows=rows, notes=string_notes(values), artifacts=dict(artifacts or {}),
-                            section=self.section_of(values) if self.section_of else None)
+                            section=self.section_of(values) if self.section_of else None,
+                            headline=self.headline_of(values) if self.headline_of else ())
 
 
 # Each metric imports its module when it runs: the registry itself stays light, so the command
@@ -151,20 +153,23 @@ _PRDC_BETTER = "higher (about 1 when matched)"
 _DIVERSITY_BETTER = "closer to real (higher = less diverse)"
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("fid", "Frechet distance between Gaussians fitted to Inception features of real and generated images",
-           "lower", _fid, readings={"value": "lower"}, needs_inception=True),
+           "lower", _fid, readings={"value": "lower"}, needs_inception=True, headline_of=presentation.fid_headline),
     Metric("kid", "Kernel (MMD^2) distance on Inception features; unbiased, so fair for small sets", "lower", _kid,
            readings={"mean": "lower"}, needs_inception=True),
     Metric("swd", "Sliced Wasserstein distance of 7x7 patches across a Laplacian pyramid (x1e3); weight-free",
-           "lower", _swd, rows_of=lambda values: presentation.swd_rows(values, "lower")),
+           "lower", _swd, rows_of=lambda values: presentation.swd_rows(values, "lower"),
+           headline_of=presentation.swd_headline),
     Metric("prdc", "Precision (realism), recall (variety), density, coverage with k=5 nearest neighbours",
            _PRDC_BETTER, _prdc, readings=dict.fromkeys(("precision", "recall", "density", "coverage"), _PRDC_BETTER),
-           uses_inception_if_available=True),
+           uses_inception_if_available=True, headline_of=presentation.prdc_headline),
     Metric("diversity", "Mean pairwise MS-SSIM within the generated set, beside the real set's own value",
            _DIVERSITY_BETTER, _diversity,
-           readings={"fake": _DIVERSITY_BETTER, "ratio": "closer to 1 (or to holdout_ratio)"}, reads_holdout=True),
+           readings={"fake": _DIVERSITY_BETTER, "ratio": "closer to 1 (or to holdout_ratio)"}, reads_holdout=True,
+           headline_of=presentation.diversity_headline),
     Metric("memorization", "Generated images closer to a training image than distinct real scans come to each other",
            "fewer", _memorization, rows_of=presentation.memorization_rows,
-           section_of=presentation.memorization_section, reads_holdout=True),
+           section_of=presentation.memorization_section, reads_holdout=True,
+           headline_of=presentation.memorization_headline),
     Metric("utility", "Held-out accuracy/AUC of a small classifier trained on real vs real + synthetic images",
            "higher with synthetic than without", _utility, rows_of=presentation.utility_rows,
            section_of=presentation.utility_section, needs_labels=True),

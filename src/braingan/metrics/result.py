@@ -65,6 +65,7 @@ class MetricResult:
     notes: list[str] = field(default_factory=list)  # what the numbers were computed on (features, calibration)
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     section: Section | None = None
+    headline: tuple[Block, ...] = ()  # the report's summary: the reading in a sentence, and how to read it
 
 
 def artifact_file(metric: str, artifact: str) -> str:

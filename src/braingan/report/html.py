@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from braingan import __version__
+from braingan.config import RunConfig, load_toml
 from braingan.evaluation import METRICS_FILE
 from braingan.io.atomic import atomic_write_text
 from braingan.metrics.registry import METRICS, result_of
@@ -116,17 +117,60 @@ def _section(section: Section, folder: Path, metric: str) -> str:
     return f"<h2>{html.escape(section.title)}</h2>" + "".join(_block(b, folder, metric) for b in section.blocks)
 
 
-def _metrics(run: Path) -> str:
+def _read_metrics(run: Path) -> tuple[dict, dict[str, MetricResult]] | None:
     path = run / METRICS_FILE
     if not path.is_file():
+        return None
+    report = json.loads(path.read_text(encoding="utf-8"))
+    return report, {name: result_of(name, values) for name, values in report["metrics"].items()}
+
+
+def _trained(run: Path) -> str:
+    """What was trained and for how long, from config.toml and log.csv."""
+    rows = LossLog(run / "log.csv").read()
+    if not (run / "config.toml").is_file() or not rows:
+        return "<p class='note'>No config.toml and log.csv: not a run trained here (an imported generator?).</p>"
+    config = RunConfig.from_dict(load_toml(run / "config.toml"), str(run / "config.toml"))
+    steps = int(rows[-1]["step"])
+    batch = config.run.batch_size
+    minutes = sum(batch / r["images_per_s"] for r in rows if r["images_per_s"] > 0) / 60
+    data = config.data.path or "the embedded MNI152 slices"
+    return (f"<p>Preset <code>{html.escape(config.preset)}</code> ({html.escape(config.model.arch)} networks, "
+            f"{config.data.resolution} px) trained on {html.escape(data)}: {steps:,} of {config.total_steps:,} steps, "
+            f"{steps * batch:,} images shown, about {minutes:.0f} minutes of training.</p>")
+
+
+def _summary(run: Path, metrics: tuple[dict, dict[str, MetricResult]] | None) -> str:
+    """What a reader needs first: what was trained, the latest samples, and each metric's reading
+    in a sentence (the details follow below)."""
+    grids = sorted((run / "samples").glob("step_*.png"))
+    latest = (f"<figure>{_img(grids[-1].read_bytes(), grids[-1].stem)}<figcaption>the latest grid, "
+              f"{html.escape(grids[-1].stem)}: every grid of the run draws from the same noise, so the grids "
+              "below show the same samples improving</figcaption></figure>" if grids else "")
+    if metrics is None:
+        readings = ("<p class='note'>No metrics yet: <code>braingan evaluate "
+                    f"{html.escape(str(run))} --holdout HELD_OUT</code> measures the samples.</p>")
+    else:
+        report, results = metrics
+        readings = (f"<p class='note'>{_fmt(report['n_fake'])} samples against {_fmt(report['n_real'])} real scans "
+                    f"at {_fmt(report['resolution'])} px.</p>"
+                    + "".join(_block(b, run, name) for name, r in results.items() for b in r.headline))
+    return "<h2>Summary</h2>" + _trained(run) + latest + readings
+
+
+def _fmt(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _metrics(run: Path, metrics: tuple[dict, dict[str, MetricResult]] | None) -> str:
+    if metrics is None:
         return ("<h2>Metrics</h2><p class='note'>No metrics.json yet: run "
                 f"<code>braingan evaluate {html.escape(str(run))}</code> first.</p>")
-    report = json.loads(path.read_text(encoding="utf-8"))
-    results = {name: result_of(name, values) for name, values in report["metrics"].items()}
+    report, results = metrics
     skipped = "".join(f"<tr><th>{html.escape(k)}</th><td colspan=3 class='note'>skipped: {html.escape(v)}</td></tr>"
                       for k, v in report.get("skipped", {}).items())
-    head = (f"<p>{report['n_fake']} generated ({html.escape(report['fake'])}) vs {report['n_real']} real images "
-            f"({html.escape(report['real'])}) at {report['resolution']} px.</p>")
+    head = (f"<p>{_fmt(report['n_fake'])} generated ({_fmt(report['fake'])}) vs {_fmt(report['n_real'])} real "
+            f"images ({_fmt(report['real'])}) at {_fmt(report['resolution'])} px.</p>")
     table = ("<table><tr><th>metric</th><th>value</th><th>better</th><th>what it means</th></tr>"
              + "".join(_metric_row(name, result) for name, result in results.items()) + skipped + "</table>")
     sections = "".join(_section(r.section, run, name) for name, r in results.items() if r.section is not None)
@@ -136,7 +180,8 @@ def _metrics(run: Path) -> str:
 def render(run: str | Path) -> str:
     run = Path(run)
     title = f"braingan report: {run.name}"
-    sections = _config(run) + _losses(run) + _samples(run) + _metrics(run)
+    metrics = _read_metrics(run)
+    sections = _summary(run, metrics) + _metrics(run, metrics) + _samples(run) + _losses(run) + _config(run)
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<p class='note'>Run directory {html.escape(str(run.resolve()))}; braingan {__version__}.</p>"
