@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from braingan.cli import main
@@ -20,17 +21,14 @@ TINY = ["--resolution", "32", "--g-width", "16", "--d-width", "8", "--steps-per-
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A 3-step run on twelve real tumour scans, and that data folder."""
-    from conftest import DETECTION
-
-    if not (DETECTION / "yes").is_dir():
-        pytest.skip(f"real MRI not found at {DETECTION} (set BRAINGAN_TEST_DATA)")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, real_scans_dir: Path) -> tuple[Path, Path]:
+    """A 3-step run on the first twelve of the real scans (Kaggle tumour scans or MNI152 slices),
+    and that data folder."""
     root = tmp_path_factory.mktemp("evaluate")
-    data = root / "yes"
+    data = root / "scans"
     data.mkdir()
-    for name in sorted(p.name for p in (DETECTION / "yes").iterdir())[:12]:
-        (data / name).write_bytes((DETECTION / "yes" / name).read_bytes())
+    for name in sorted(p.name for p in real_scans_dir.iterdir())[:12]:
+        (data / name).write_bytes((real_scans_dir / name).read_bytes())
     run = root / "run"
     assert main(["train", str(data), "--out", str(run), *TINY]) == 0
     return run, data
@@ -63,9 +61,12 @@ def test_evaluate_writes_metrics_json_and_table(tiny_run: tuple[Path, Path], tmp
     assert re.search(r"^prdc\.k +5$", table, re.M) and re.search(r"^diversity\.pairs +66$", table, re.M)
 
 
-def test_evaluate_fake_folder_of_training_copies_flags_them_all(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
+def test_evaluate_fake_folder_of_training_copies_flags_them_all(tiny_run: tuple[Path, Path], tmp_path: Path,
+                                                               real_scans_dir: Path) -> None:
     from conftest import DETECTION
 
+    # the real scans, all distinct: the 155 tumour files less their byte twins, or the 99 slices
+    distinct = 141 if real_scans_dir == DETECTION / "yes" else 99
     run = tmp_path / "run"
     shutil.copytree(tiny_run[0], run)  # evaluated in place, so that its report shows the audit
     copies = tmp_path / "copies"
@@ -73,18 +74,18 @@ def test_evaluate_fake_folder_of_training_copies_flags_them_all(tiny_run: tuple[
     for i, image in enumerate(to_uint8(train)):
         save_png(copies / f"copy_{i:02d}.png", image)
     assert main(["evaluate", str(run), "--fake", str(copies), "--metrics", "memorization,swd,diversity",
-                 "--holdout", str(DETECTION / "yes")]) == 0
+                 "--holdout", str(real_scans_dir)]) == 0
     report = json.loads((run / "metrics.json").read_text())
-    # The copies are exactly as varied as the training scans; the 129 scans left out set the yardstick.
+    # The copies are exactly as varied as the training scans; the scans left out set the yardstick.
     variety = report["metrics"]["diversity"]
-    assert variety["ratio"] == pytest.approx(1.0, abs=0.01) and variety["holdout_n"] <= 141 - 12
+    assert variety["ratio"] == pytest.approx(1.0, abs=0.01) and variety["holdout_n"] <= distinct - 12
     assert variety["holdout_ratio"] == pytest.approx(variety["holdout"] / variety["real"])
     memo = report["metrics"]["memorization"]
     assert memo["flagged"] == report["n_fake"] == report["n_real"]
     assert memo["min_distance"] < 0.01 and memo["max_ssim"] > 0.99
-    # The base rate: all 155 scans, of which the 12 trained on (and their twins) are set aside.
-    assert memo["holdout_set_aside"] >= 12 and memo["holdout_n"] + memo["holdout_set_aside"] == 141
-    assert memo["holdout_flagged_fraction"] < 0.5 and report["holdout"] == str(DETECTION / "yes")
+    # The base rate: all the real scans, of which the 12 trained on (and their twins) are set aside.
+    assert memo["holdout_set_aside"] >= 12 and memo["holdout_n"] + memo["holdout_set_aside"] == distinct
+    assert memo["holdout_flagged_fraction"] < 0.5 and report["holdout"] == str(real_scans_dir)
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text(encoding="utf-8")
     assert f"of {memo['holdout_n']} held-out real scans" in page and "against 100.0% of the generated" in page
@@ -95,12 +96,19 @@ def test_evaluate_of_a_run_trained_with_mirror_flags_flipped_copies(tiny_run: tu
     run = tmp_path / "run"
     assert main(["train", str(tiny_run[1]), "--out", str(run), *TINY, "--mirror"]) == 0
     flipped = tmp_path / "flipped"
-    for i, image in enumerate(to_uint8(real_dataset(run, log=lambda _: None).images.flip(-1))):
+    train = real_dataset(run, log=lambda _: None).images
+    for i, image in enumerate(to_uint8(train.flip(-1))):
         save_png(flipped / f"flip_{i:02d}.png", image)
     assert main(["evaluate", str(run), "--fake", str(flipped), "--metrics", "memorization"]) == 0
     report = json.loads((run / "metrics.json").read_text())
     memo = report["metrics"]["memorization"]
-    assert memo["flagged"] == report["n_fake"] and all(pair["flipped"] for pair in memo["pairs"])
+    # Each copy matches a flipped training scan, unless that scan is its own mirror image: no patient's
+    # scan is, but the MNI152 template is symmetric by construction (half its slices to the pixel at 32 px).
+    asymmetry = (train - train.flip(-1)).flatten(1).pow(2).mean(1).sqrt()  # RMS, as the audit measures
+    symmetric = set(torch.nonzero(asymmetry < 0.01).flatten().tolist())
+    assert len(symmetric) < len(train)  # some copies must be told apart by the flip
+    assert memo["flagged"] == report["n_fake"]
+    assert all(pair["flipped"] or pair["train_index"] in symmetric for pair in memo["pairs"])
     assert "left-right flips" in report["notes"]["memorization_against"]
 
 

@@ -28,19 +28,17 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def evaluated_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny run per class of the seed's dataset, evaluated with the utility study."""
-    from conftest import DETECTION
-
-    if not DETECTION.is_dir():
-        pytest.skip(f"real MRI not found at {DETECTION} (set BRAINGAN_TEST_DATA)")
+def evaluated_runs(tmp_path_factory: pytest.TempPathFactory, real_classes: tuple[Path, tuple[str, str]]) -> Path:
+    """One tiny run per class of two real classes (the seed's yes/no, or upper/lower MNI152
+    slices), evaluated with the utility study; the first class's run."""
+    data, (first, second) = real_classes
     root = tmp_path_factory.mktemp("report")
-    for name in ("yes", "no"):
-        assert main(["train", str(DETECTION / name), "--out", str(root / name), *TINY]) == 0
-    assert main(["evaluate", str(root / "yes"), "--real", str(DETECTION), "--n", "20",
+    for name in (first, second):
+        assert main(["train", str(data / name), "--out", str(root / name), *TINY]) == 0
+    assert main(["evaluate", str(root / first), "--real", str(data), "--n", "20",
                  "--metrics", "swd,diversity,memorization,utility",
-                 "--run-per-class", f"yes={root / 'yes'},no={root / 'no'}"]) == 0
-    return root / "yes"
+                 "--run-per-class", f"{first}={root / first},{second}={root / second}"]) == 0
+    return root / first
 
 
 def test_report_is_self_contained_and_complete(evaluated_runs: Path) -> None:
@@ -67,7 +65,7 @@ def test_report_renders_in_headless_chromium(evaluated_runs: Path, tmp_path: Pat
     decoded = int(re.search(r'data-decoded="(\d+)"', html).group(1))
     assert images >= 4 and decoded == images  # losses, two sample grids, memorization pairs
     assert "<h2>Augmentation utility</h2>" in html and "real plus synthetic" in html
-    assert "braingan report: yes" in html
+    assert f"braingan report: {evaluated_runs.name}" in html
     shot = tmp_path / "report.png"
     subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", "--window-size=1200,2400",
                     f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -19,8 +21,11 @@ def test_auc_matches_hand_counts() -> None:
     assert auc_one_vs_rest(probs, np.array([0, 1, 0, 1])) == 0.75
 
 
-def test_utility_reports_both_arms_over_seeds(detection_dir) -> None:
-    data = load_dataset(DataConfig(path=str(detection_dir), resolution=32, cache=False), log=lambda _: None)
+def test_utility_reports_both_arms_over_seeds(real_classes: tuple[Path, tuple[str, str]]) -> None:
+    """Two real classes: the seed's tumour / no tumour scans, or upper / lower MNI152 slices."""
+    folder, _ = real_classes
+    data = load_dataset(DataConfig(path=str(folder), resolution=32, cache=False), log=lambda _: None)
+    assert len(data.class_names) == 2 and len(data.labels) > 60
     labels = data.labels.numpy()
     # "synthetic" images: flipped real ones, a stand-in generator that certainly keeps the classes apart
     result = utility(data.images, labels, data.images.flip(-1)[:60], labels[:60], data.class_names,
