@@ -16,15 +16,13 @@ def test_train_then_generate_end_to_end(small_mri, tmp_path, capsys):
     assert main(["train", str(small_mri), "--out", str(run), *TINY]) == 0
     assert (run / "generator.safetensors").is_file()
     out = tmp_path / "png"
-    assert (
-        main(["generate", str(run), "-n", "5", "--out", str(out), "--seed", "1", "--grid", str(tmp_path / "g.png")])
-        == 0
-    )
+    grid = tmp_path / "g.png"
+    assert main(["generate", str(run), "-n", "5", "--out", str(out), "--seed", "1", "--grid", str(grid)]) == 0
     files = sorted(out.iterdir())
     assert [f.name for f in files] == [f"sample_{i:05d}.png" for i in range(5)]
     first = Image.open(files[0])
     assert first.mode == "L" and first.size == (32, 32)
-    assert Image.open(tmp_path / "g.png").size == (3 * 32 + 2 * 2, 2 * 32 + 2)
+    assert Image.open(grid).size == (3 * 32 + 2 * 2, 2 * 32 + 2)
     again = tmp_path / "png2"
     assert main(["generate", str(run), "-n", "5", "--out", str(again), "--seed", "1"]) == 0
     for a, b in zip(files, sorted(again.iterdir())):
@@ -35,25 +33,8 @@ def test_config_file_and_flags_layer_over_the_preset(small_mri, tmp_path):
     config = tmp_path / "run.toml"
     config.write_text("[train]\nlr = 0.001\nbatch_size = 2\n[model]\ng_width = 16\nd_width = 8\n")
     run = tmp_path / "run"
-    args = [
-        "train",
-        str(small_mri),
-        "--out",
-        str(run),
-        "--config",
-        str(config),
-        "--resolution",
-        "32",
-        "--steps-per-epoch",
-        "2",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "3",
-        "--no-d-mbstd",
-        "--mode-seeking-ramp",
-        "9",
-    ]
+    args = ["train", str(small_mri), "--out", str(run), "--config", str(config), "--resolution", "32",
+            "--steps-per-epoch", "2", "--epochs", "1", "--batch-size", "3", "--no-d-mbstd", "--mode-seeking-ramp", "9"]
     assert main(args) == 0
     written = (run / "config.toml").read_text()
     assert "lr = 0.001" in written and "batch_size = 3" in written and "steps_per_epoch = 2" in written

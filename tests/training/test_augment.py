@@ -72,14 +72,8 @@ def test_r1_with_augmentation_needs_no_double_backward_through_the_resampling(mo
     D = build_discriminator("seed_dcgan", resolution=32, width=4, num_classes=0)
     models = GanModels(G, D, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()))
     real, labels = torch.rand(4, 1, 32, 32) * 2 - 1, torch.zeros(4, dtype=torch.int64)
-    stats = train_step(
-        models,
-        get_loss("bce"),
-        real,
-        torch.randn(4, 8),
-        labels,
-        StepOptions(augment=lambda x: augment(x, 1.0), r1_weight=1.0),
-    )
+    options = StepOptions(augment=lambda x: augment(x, 1.0), r1_weight=1.0)
+    stats = train_step(models, get_loss("bce"), real, torch.randn(4, 8), labels, options)
     assert all(torch.isfinite(v) for v in stats)
 
 
@@ -100,14 +94,8 @@ def test_ada_raises_p_when_d_always_says_real_and_lowers_it_otherwise():
     real, labels = torch.rand(4, 1, 32, 32) * 2 - 1, torch.zeros(4, dtype=torch.int64)
     history = []
     for _ in range(6):
-        stats = train_step(
-            models,
-            get_loss("logistic"),
-            real,
-            torch.randn(4, 8),
-            labels,
-            StepOptions(augment=lambda x: augment(x, ada.p)),
-        )
+        stats = train_step(models, get_loss("logistic"), real, torch.randn(4, 8), labels,
+                           StepOptions(augment=lambda x: augment(x, ada.p)))
         assert stats.real_signs.item() == 4
         ada.observe(stats.real_signs, 4)
         history.append(ada.p)
