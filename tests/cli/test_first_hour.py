@@ -4,6 +4,7 @@ the data is read, messages that say what happened."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -109,3 +110,22 @@ def test_the_report_opens_with_a_summary_that_reads_each_number(small_mri, tmp_p
     report["metrics"]["prdc"] = {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0, "k": 5}
     (run / "metrics.json").write_text(json.dumps(report))
     assert "Precision, recall and coverage are all 0" in render(run)
+
+
+def test_progress_lines_reach_a_pipe_while_the_run_goes_on(small_mri, tmp_path):
+    """Without a terminal (a log file, nohup, a pipe) each progress line is written as it is printed."""
+    args = [sys.executable, "-m", "braingan", "train", str(small_mri), "--preset", "seed", "--out", str(tmp_path / "r"),
+            *TINY[:-4], "--steps-per-epoch", "1000", "--epochs", "1", "--progress-every", "1"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**env, "PYTHONPATH": str(REPO / "src")})
+    try:
+        line = ""
+        while not line.startswith("step "):
+            line = proc.stdout.readline()
+            assert line, "the run ended without a progress line"
+        assert not (tmp_path / "r" / "generator.safetensors").exists()  # printed mid-run, not flushed at the end
+        assert "/1000: d_loss" in line and "images/s" in line
+    finally:
+        proc.kill()
+        proc.wait()

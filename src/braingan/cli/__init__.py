@@ -45,6 +45,9 @@ def _refuse_unknown(command: argparse.ArgumentParser, unknown: list[str]) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Progress lines reach a log file or pipe as they are printed, not when a buffer fills.
+    if callable(reconfigure := getattr(sys.stdout, "reconfigure", None)):
+        reconfigure(line_buffering=True)
     args, unknown = build_parser().parse_known_args(argv)
     if unknown:
         _refuse_unknown(args.command_parser, unknown)
