@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_text
 from braingan.io.generator_files import GeneratorFile, load_generator
 from braingan.io.images import to_uint8
+from braingan.io.run_lock import run_lock
 from braingan.training import fastpath
 from braingan.training.checkpoint import load_checkpoint
 
@@ -28,12 +30,14 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Cal
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise BrainganError(f"{run_dir}: exists and is not a folder")
-    if not resume and (run_dir / "checkpoints" / "last.pt").exists():
-        raise BrainganError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
-    with world(config.run.device) as ranks:  # one process, or this rank of a torchrun launch
-        if not ranks.is_main:
-            log = _silent
+    with world(config.run.device) as ranks, contextlib.ExitStack() as held:  # this rank of a torchrun launch
         check_networks(config, ranks)  # before the data: a bad combination should not wait for it
+        if ranks.is_main:  # rank 0 writes the run directory: it alone holds its lock
+            held.enter_context(run_lock(run_dir))
+        else:
+            log = _silent
+        if not resume and (run_dir / "checkpoints" / "last.pt").exists():
+            raise BrainganError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
         with ranks.main_first():  # rank 0 fills the preprocessing cache, the others read it
             dataset = load_dataset(config.data, log=log)
         log(f"{len(dataset)} images of {config.data.resolution} px in classes {', '.join(dataset.class_names)}")

@@ -209,3 +209,20 @@ def test_crafted_pickle_checkpoint_is_refused_without_running_code(small_mri, tm
     assert main(["train", "--resume", "--out", str(run)]) == 2
     assert "refused, the checkpoint holds more than weights" in capsys.readouterr().err
     assert not marker.exists()
+
+
+def test_a_second_writer_into_the_same_run_is_refused(small_mri, tmp_path, capsys):
+    run = tmp_path / "run"
+    proc = start_training(small_mri, run, 1000)
+    try:
+        wait_for(lambda: (run / "checkpoints" / "last.pt").exists(), proc)
+        for argv in (["train", str(small_mri), "--out", str(run)], ["train", "--resume", "--out", str(run)]):
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert f"another braingan process (pid {proc.pid}) is training into this folder" in err
+            assert len(err.strip().splitlines()) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    # The kernel dropped the lock with the killed process: the run resumes.
+    assert main(["train", "--resume", "--out", str(run), "--epochs", "0"]) == 0

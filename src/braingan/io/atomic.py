@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
     except OSError as e:
         raise BrainganError(f"{path}: cannot write ({e.strerror or e})") from e
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a file we write follows the user's umask
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
@@ -36,6 +38,14 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
         if isinstance(e, OSError):
             raise BrainganError(f"{path}: cannot write ({e.strerror or e}); the previous file is intact") from e
         raise
+
+
+@functools.cache
+def _umask() -> int:
+    """The process's umask, read once: reading it means setting it, which is not thread-safe."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
