@@ -95,12 +95,6 @@ def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def constructor_kwargs(card: GeneratorFile) -> dict[str, Any]:
-    """The architecture's arguments in today's names: the single place where older generator.json
-    files are migrated (``braingan.compat``, e.g. ``g_width`` became ``width``)."""
-    return generator_kwargs(dict(card.kwargs))
-
-
 def save_generator(run_dir: Path, generator: nn.Module, card: GeneratorFile) -> None:
     """Write weights (with the description in their header), then the description for people and tools."""
     state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
@@ -148,7 +142,8 @@ def load_generator(run_dir: Path) -> tuple[nn.Module, GeneratorFile]:
         raise BrainganError(f"{run_dir}: unreadable generator files ({e})") from e
     card = _parse(own, meta_path)
     try:
-        generator = build_generator(card.arch, **constructor_kwargs(card))
+        # generator.json of older versions names some arguments differently (braingan.compat)
+        generator = build_generator(card.arch, **generator_kwargs(dict(card.kwargs)))
     except (TypeError, ValueError) as e:
         raise BrainganError(f"{meta_path}: {card.arch} cannot be built from {card.kwargs} ({e})") from e
     try:

@@ -75,7 +75,7 @@ class LossLogHook(Hook):
 
     def __init__(self, trainer: Trainer) -> None:
         self.log = LossLog(trainer.run_dir / "log.csv")
-        self.last_line = time.monotonic()
+        self.last_line = 0.0  # when the last progress line was printed (set at start)
 
     def start(self, trainer: Trainer) -> None:
         self.log.start(trainer.step)
