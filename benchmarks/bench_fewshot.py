@@ -240,7 +240,7 @@ class InceptionScores:
             real = DataConfig(path=str(DATA), classes=["yes"], resolution=size)
             self.reference[size] = self.features(load_dataset(real, log=_quiet).images)
         real, generated = self.reference[size], self.features(fake)
-        return f" {fid(real, generated):>6.1f} {1e3 * kid(real, generated).mean:>6.1f}"
+        return f" {fid(real, generated):>6.1f} {1e3 * kid(real, generated):>6.1f}"
 
 
 def table(names: list[str], inception: InceptionScores | None = None) -> None:

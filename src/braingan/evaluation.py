@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from braingan.io.atomic import atomic_write_bytes, atomic_write_text
 from braingan.io.generator_files import GeneratorFile, read_generator_file
 from braingan.io.images import save_png
 from braingan.metrics import inception, memorization, registry
+from braingan.metrics.protocol import STANDARD, Protocol, group_ids
 from braingan.metrics.result import MetricResult, artifact_path
 
 Log = Callable[[str], None]
@@ -62,9 +64,75 @@ def real_dataset(run: str | Path, real: str | Path | None = None, log: Log = pri
     return load_dataset(data, log=log)
 
 
-def _read_fake(folder: Path, resolution: int, log: Log) -> torch.Tensor:
+@dataclass
+class Sets:
+    """The image sets of one evaluation, preprocessed alike, and what each one is."""
+
+    real: Dataset  # the reference for fidelity
+    fake: torch.Tensor
+    fake_names: list[str] | None  # class of each generated image, when known
+    train: torch.Tensor | None  # what the generator trained on, when not ``real``
+    holdout: torch.Tensor | None
+    mirror: bool  # the generator trained on left-right flips too
+    described: dict[str, str | None]  # metrics.json's account of each set
+
+
+def _folder(data: DataConfig, path: str | Path, **changes: object) -> Dataset:
+    return load_dataset(dataclasses.replace(data, path=str(path), classes=None, limit=None, **changes),
+                        log=lambda _: None)
+
+
+def _folder_sets(real: Path | None, fake: Path, train: Path | None, holdout: Path | None,
+                 data: DataConfig) -> Sets:
+    """Any folders, each read and preprocessed as training would read it with ``data``'s options;
+    the generated images are not deduplicated (two equal samples are a finding, not a duplicate)."""
+    reference = real if real is not None else train
+    if reference is None:
+        raise BrainganError("without a run, give the real images to compare with (--real FOLDER or --train FOLDER)")
+    real_set = _folder(data, reference)
+    return Sets(real=real_set, fake=_folder(data, fake, dedupe=False, cache=False).images, fake_names=None,
+                train=_folder(data, train).images if train is not None and real is not None else None,
+                holdout=_folder(data, holdout).images if holdout is not None else None, mirror=False,
+                described={"real": str(reference), "fake": f"images in {fake}",
+                           "train": str(train) if train is not None else None,
+                           "holdout": str(holdout) if holdout is not None else None,
+                           "preprocessing": f"every folder as training reads it at {data.resolution} px "
+                                            f"(crop {'on' if data.crop else 'off'})"})
+
+
+def _run_sets(run: Path, real: Path | None, fake: Path | None, train: Path | None, holdout: Path | None,
+              n: int, runs_per_class: dict[str, Path] | None, seed: int, device: str) -> Sets:
+    """The run's samples (or ``fake``) against its training images (or ``real``), preprocessed as
+    the run's training was; ``train`` defaults to the run's own training images."""
+    trained = trained_config(run)
+    real_set = real_dataset(run, real, log=lambda _: None)
+    resolution = real_set.images.shape[-1]
+    if fake is not None:
+        images, names, source = _read_fake(fake, resolution), None, f"images in {fake}"
+    else:
+        images, names = _generate(runs_per_class or {"": run}, n, seed, device)
+        source = f"{len(images)} generated with seed {seed}"
+    if train is not None:
+        train_images = real_dataset(run, train, log=lambda _: None).images
+    elif real is not None and trained is not None:
+        train_images = real_dataset(run, log=lambda _: None).images
+    else:
+        train_images = None
+    training_data = (trained.data.path if trained is not None else None) or "the embedded demo set"
+    return Sets(real=real_set, fake=images, fake_names=names, train=train_images,
+                holdout=real_dataset(run, holdout, log=lambda _: None).images if holdout is not None else None,
+                mirror=trained is not None and trained.augment.mirror,
+                described={"real": str(real or training_data), "fake": source,
+                           "train": str(train or (training_data if trained is not None else real)),
+                           "holdout": str(holdout) if holdout is not None else None,
+                           "preprocessing": "the run's own data config (crop, pad, resize), as in training"
+                                            if trained is not None else
+                                            "the preprocessing recorded in the run's generator.json"})
+
+
+def _read_fake(folder: Path, resolution: int) -> torch.Tensor:
     config = DataConfig(path=str(folder), resolution=resolution, crop=False, dedupe=False, cache=False)
-    return load_dataset(config, log=log).images
+    return load_dataset(config, log=lambda _: None).images
 
 
 def _generate(runs: dict[str, Path], n: int, seed: int, device: str) -> tuple[torch.Tensor, list[str]]:
@@ -81,42 +149,70 @@ def _generate(runs: dict[str, Path], n: int, seed: int, device: str) -> tuple[to
     return torch.cat(images), names
 
 
-def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, metrics: str | list[str] | None = None,
-             fake_dir: str | Path | None = None, out: str | Path | None = None,
-             inception_weights: str | Path | None = None, runs_per_class: dict[str, Path] | None = None,
-             seed: int = 0, device: str = "auto", holdout: str | Path | None = None, log: Log = print) -> dict:
-    """Compute ``metrics`` for ``run`` and write ``metrics.json`` (and the memorization pairs) to ``out``.
+def _inverted_generator(run: Path, device: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], int] | None:
+    """The run's generator as latents -> images, for attacks that search its latent space (an
+    unconditional generator only: a conditional one would need the member's class too)."""
+    synthesizer = load(run, device=device)
+    if len(synthesizer.class_names) > 1:
+        return None
+    network = synthesizer.generator.requires_grad_(False)  # gradients reach the latents only
 
-    ``holdout``: real scans the run did not train on (a folder; copies of training scans in it are
-    set aside), which the memorization audit flags at the base rate a sample is compared with,
-    and whose own pairwise MS-SSIM is the diversity a generator of new patients would show."""
-    run, out = Path(run), Path(out) if out is not None else Path(run)
+    def decode(z: torch.Tensor) -> torch.Tensor:
+        labels = torch.zeros(len(z), dtype=torch.int64, device=synthesizer.device)
+        return network(z.to(synthesizer.device), labels).cpu()
+
+    return decode, synthesizer.card.latent_dim
+
+
+def evaluate(run: str | Path | None = None, real: str | Path | None = None, n: int = 1000,
+             metrics: str | list[str] | None = None, fake_dir: str | Path | None = None, out: str | Path | None = None,
+             inception_weights: str | Path | None = None, runs_per_class: dict[str, Path] | None = None,
+             seed: int = 0, device: str = "auto", holdout: str | Path | None = None, train: str | Path | None = None,
+             data: DataConfig | None = None, protocol: Protocol | None = STANDARD, log: Log = print) -> dict:
+    """Compute ``metrics`` and write ``metrics.json`` (and each metric's pictures) to ``out``.
+
+    With a ``run``: its samples (or ``fake_dir``) against its training images (or ``real``),
+    preprocessed as the run's training was. Without one: any two folders (``real`` and
+    ``fake_dir``, each read as training reads images with ``data``'s options), so samples of
+    another generator can be scored the same way. ``train``: what the generator trained on, for
+    the copy audit and membership attacks (default: the run's training images, else ``real``).
+    ``holdout``: real scans it did not train on (copies of training scans in it are set aside):
+    the copy audit's base rate, the variety yardstick, and the non-members of membership attacks.
+    ``protocol``: the draws of each reading's floor and interval (None: readings alone)."""
     names = registry.parse(metrics)
     metrics_used = [registry.METRICS[m] for m in names]
-    if n < 2 and fake_dir is None:
-        raise BrainganError(f"--n must be at least 2, not {n}")
-    trained = trained_config(run)
-    real_set = real_dataset(run, real, log=lambda _: None)
-    resolution = real_set.images.shape[-1]
-
-    if fake_dir is not None:
-        fake, fake_names, source = _read_fake(Path(fake_dir), resolution, log), None, f"images in {fake_dir}"
+    if run is None:
+        if fake_dir is None or out is None:
+            raise BrainganError("without a run, give the generated images (--fake FOLDER) and where metrics.json "
+                                "goes (--out FOLDER)")
+        sets = _folder_sets(Path(real) if real else None, Path(fake_dir), Path(train) if train else None,
+                            Path(holdout) if holdout else None, data or DataConfig())
     else:
-        runs = runs_per_class or {"": run}
-        fake, fake_names = _generate(runs, n, seed, device)
-        source = f"{len(fake)} generated with seed {seed}"
-    mirror = trained is not None and trained.augment.mirror  # the audit then searches flipped images too
-    inputs = registry.EvalInputs(real=real_set.images, fake=fake, class_names=real_set.class_names, mirror=mirror)
-    if holdout is not None and any(m.reads_holdout for m in metrics_used):
-        inputs.holdout = real_dataset(run, holdout, log=lambda _: None).images
-    if fake_names is not None:
-        unknown = sorted(set(fake_names) - set(real_set.class_names))
+        if n < 2 and fake_dir is None:
+            raise BrainganError(f"--n must be at least 2, not {n}")
+        sets = _run_sets(Path(run), Path(real) if real else None, Path(fake_dir) if fake_dir else None,
+                         Path(train) if train else None, Path(holdout) if holdout else None, n, runs_per_class,
+                         seed, device)
+    out = Path(out) if out is not None else Path(run)
+    real_set = sets.real
+    inputs = registry.EvalInputs(real=real_set.images, fake=sets.fake, class_names=real_set.class_names,
+                                 mirror=sets.mirror, train=sets.train, protocol=protocol,
+                                 groups=group_ids(real_set.groups or real_set.files, len(real_set)))
+    if sets.holdout is not None and any(m.reads_holdout for m in metrics_used):
+        inputs.holdout = sets.holdout
+    if run is not None and fake_dir is None and runs_per_class is None and any(m.inverts_generator
+                                                                                for m in metrics_used):
+        inverted = _inverted_generator(Path(run), device)
+        if inverted is not None:
+            inputs.generator, inputs.latent_dim = inverted
+    if sets.fake_names is not None:
+        unknown = sorted(set(sets.fake_names) - set(real_set.class_names))
         if unknown and any(m.needs_labels for m in metrics_used):
             raise BrainganError(f"generated class {unknown[0]!r} has no real images in {real or 'the training data'} "
                                 f"(classes there: {', '.join(real_set.class_names)})")
         if not unknown:
             inputs.real_labels = real_set.labels.numpy()
-            inputs.fake_labels = np.array([real_set.class_names.index(c) for c in fake_names])
+            inputs.fake_labels = np.array([real_set.class_names.index(c) for c in sets.fake_names])
 
     skipped = {}
     if any(m.needs_inception or m.uses_inception_if_available for m in metrics_used):
@@ -136,27 +232,44 @@ def evaluate(run: str | Path, real: str | Path | None = None, n: int = 1000, met
         results[metric.name] = metric.compute(inputs)
         log(f"{metric.name}: done in {results[metric.name].values['seconds']:.1f} s")
 
-    training_data = (trained.data.path if trained is not None else None) or "the embedded demo set"
+    described = sets.described
     report = {
-        "braingan": __version__, "run": str(run), "real": str(real or training_data),
-        "n_real": len(real_set), "n_fake": len(fake), "fake": source, "resolution": resolution,
-        "holdout": str(holdout) if holdout is not None else None,
+        "braingan": __version__, "run": str(run) if run is not None else None, "real": described["real"],
+        "n_real": len(real_set), "n_fake": len(sets.fake), "fake": described["fake"],
+        "resolution": int(real_set.images.shape[-1]), "train": described["train"], "holdout": described["holdout"],
+        "n_train": len(sets.train) if sets.train is not None else len(real_set),
+        "n_holdout": len(sets.holdout) if sets.holdout is not None else None,
+        "scan_groups": int(len(np.unique(inputs.groups))),
+        "protocol": dataclasses.asdict(protocol) if protocol is not None else None,
         "inception": inputs.inception_note or None,
         "metrics": {name: result.values for name, result in results.items()}, "skipped": skipped,
-        "notes": {"real_preprocessing": "the run's own data config (crop, pad, resize), as in training"
-                                        if trained is not None else
-                                        "the preprocessing recorded in the run's generator.json",
-                  "memorization_against": "the real set above (by default the run's training images)"
-                                          + (", and its left-right flips (the run trained on them)"
+        "notes": {"real_preprocessing": described["preprocessing"],
+                  "memorization_against": "the training images (" + str(described["train"]) + ")"
+                                          + (", and their left-right flips (the run trained on them)"
                                              if inputs.mirror else "")},
     }
     if (out / METRICS_FILE).is_file():
         (out / METRICS_FILE).replace(out / PREVIOUS_FILE)
         log(f"{out / METRICS_FILE} of an earlier evaluation kept as {PREVIOUS_FILE}")
-    atomic_write_text(out / METRICS_FILE, json.dumps(report, indent=2, default=float) + "\n")
+    atomic_write_text(out / METRICS_FILE, json.dumps(json_ready(report), indent=2, allow_nan=False) + "\n")
     for name, result in results.items():
         save_artifacts(out, name, result)
     return report
+
+
+def json_ready(value: object) -> object:
+    """``value`` with numpy numbers as Python ones and NaN/inf as None: metrics.json stays JSON."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
 
 
 def save_artifacts(folder: Path, metric: str, result: MetricResult) -> None:

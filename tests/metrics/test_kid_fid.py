@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from braingan.metrics.inception import InceptionFeatures, locate_weights
-from braingan.metrics.kid_fid import fid, frechet_distance, kid
+from braingan.metrics.kid_fid import fd_infinity, fid, frechet_distance, kid, kid_scorer, polynomial_kernel
 
 
 def _rotation(d: int, seed: int) -> np.ndarray:
@@ -46,17 +46,38 @@ def test_low_rank_fid_equals_the_covariance_formula() -> None:
 
 def test_kid_is_unbiased_on_two_samples_of_one_distribution() -> None:
     rng = np.random.default_rng(2)
-    a, b = rng.normal(size=(300, 16)), rng.normal(size=(300, 16))
-    same = kid(a, b, subsets=200)
-    assert same.subset_size == 300
-    assert abs(same.mean) < 3 * same.std / np.sqrt(same.subsets) + 1e-3
-    shifted = kid(a, rng.normal(0.5, 1, size=(300, 16)))
-    assert shifted.mean > 20 * abs(same.mean) and shifted.mean > 0
+    draws = [kid(rng.normal(size=(100, 16)), rng.normal(size=(100, 16))) for _ in range(40)]
+    assert abs(np.mean(draws)) < 3 * np.std(draws) / np.sqrt(len(draws))  # centred on 0: unbiased
+    assert min(draws) < 0  # and so sometimes negative
+    a = rng.normal(size=(300, 16))
+    assert kid(a, rng.normal(0.5, 1, size=(300, 16))) > 20 * abs(kid(a, rng.normal(size=(300, 16))))
 
 
-def test_kid_subset_size_adapts_to_small_sets() -> None:
-    rng = np.random.default_rng(3)
-    assert kid(rng.normal(size=(40, 8)), rng.normal(size=(1200, 8)), subsets=5).subset_size == 40
+def test_kid_scorer_leaves_out_an_image_paired_with_its_own_copy() -> None:
+    """A bootstrap draw repeats images: the scorer weights them and never pairs a draw with
+    itself, so on a set drawn without repeats it is the plain unbiased estimator, and repeating
+    every image leaves the within-set mean of the distinct pairs unchanged."""
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(30, 8)), rng.normal(0.2, 1, size=(40, 8))
+    score = kid_scorer(np.concatenate([a, b]))
+    ref, cand = np.arange(30), 30 + np.arange(40)
+    assert score(ref, cand)["value"] == pytest.approx(kid(a, b), rel=1e-12)
+    k = polynomial_kernel(np.concatenate([a, b]))
+    kxx = k[:30, :30]
+    by_hand = (kxx.sum() - np.trace(kxx)) / (30 * 29) + (k[30:, 30:].sum() - np.trace(k[30:, 30:])) / (40 * 39) \
+        - 2 * k[:30, 30:].mean()
+    assert kid(a, b) == pytest.approx(by_hand, rel=1e-12)
+    twice = score(np.concatenate([ref, ref]), cand)["value"]
+    assert abs(twice - kid(a, b)) < 0.05 * abs(kid(a, b)) + 1e-3
+
+
+def test_fd_infinity_removes_the_small_sample_bias_of_fid() -> None:
+    rng = np.random.default_rng(6)
+    real = rng.normal(size=(4000, 32))
+    fake = rng.normal(size=(400, 32))  # the same distribution: the population FID is 0
+    assert fid(real, fake) > 0.05
+    assert abs(fd_infinity(real, fake)) < 0.3 * fid(real, fake)
+    assert fd_infinity(real, fake[:40]) is None
 
 
 def _weights() -> Path:
@@ -81,7 +102,7 @@ def test_real_fid_and_kid_on_inception_features(inception: InceptionFeatures, re
     a, b = real[:12], real[12:]
     assert fid(a, a) == pytest.approx(0, abs=1e-3)
     assert fid(a, b) < 0.5 * fid(a, noise)
-    assert kid(a, b).mean < kid(a, noise).mean
+    assert kid(a, b) < kid(a, noise)
 
 
 def test_onnxruntime_features_equal_torch_features(inception: InceptionFeatures, real32: torch.Tensor) -> None:

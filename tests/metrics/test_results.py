@@ -25,7 +25,7 @@ from braingan.models.seed_dcgan import SeedGenerator
 REPO = Path(__file__).resolve().parents[2]
 # Rows that are readings, per metric; every other row is bookkeeping and has no "better".
 READINGS = {
-    "fid": {""}, "kid": {"mean"}, "swd": {"mean", "per_level.32px", "per_level.16px"},
+    "fid": {""}, "kid": {""}, "swd": {"mean", "per_level.32px", "per_level.16px"},
     "prdc": {"precision", "recall", "density", "coverage"}, "diversity": {"fake", "ratio"},
     "memorization": {"flagged", "flagged_fraction", "min_distance", "max_ssim"},
     "utility": {"real_plus_synthetic.accuracy", "real_plus_synthetic.auc"},
@@ -56,7 +56,7 @@ def test_every_metric_returns_rows_with_directions_only_on_readings(mni32: torch
         # The report rebuilds the same rows from metrics.json.
         back = json.loads(json.dumps(result.values, default=float))
         assert result_of(name, back).rows == result.rows and result_of(name, back).notes == result.notes
-    assert next(r for r in results["kid"].rows if r.label == "subsets").better is None
+    assert next(r for r in results["diversity"].rows if r.label == "pairs").better is None
     assert {r.label for r in results["prdc"].rows} >= {"k", "seconds"}
     assert any(n.startswith("calibration: percentile 1") for n in results["memorization"].notes)
     assert any(n.startswith("feature_space: ") for n in results["prdc"].notes)
@@ -95,10 +95,10 @@ def test_a_metric_unknown_by_name_renders_in_table_json_and_report(mni_pngs: Pat
     save_generator(run, generator, keras_card(generator, "yes", "generator_final.h5"))
     assert main(["evaluate", str(run), "--real", str(mni_pngs), "--n", "6", "--metrics", "edges,swd"]) == 0
     table = capsys.readouterr().out
-    assert re.search(r"^edges\.sharpness +[0-9.]+  higher$", table, re.M)
-    assert re.search(r"^edges\.images +6$", table, re.M)  # bookkeeping: no direction
-    assert re.search(r"^edges\.seconds +[0-9.]+$", table, re.M) and re.search(r"^swd\.seconds +[0-9.]+$", table, re.M)
-    assert re.search(r"^swd\.per_level\.16px +[0-9.]+  lower$", table, re.M)
+    assert re.search(r"^edges\.sharpness +[0-9.]+ +higher$", table, re.M)  # no scorer: no interval or floor
+    assert re.search(r"^swd\.mean +[0-9.]+ +[0-9.]+ – [0-9.]+ +[0-9.]+ +[0-9.]+  lower$", table, re.M)
+    assert not re.search(r"^(edges\.images|edges\.seconds|swd\.seconds)", table, re.M)  # bookkeeping stays in the file
+    assert re.search(r"^swd\.per_level\.16px +[0-9.]+ +[0-9.]+ – [0-9.]+ +[0-9.]+ +[0-9.]+  lower$", table, re.M)
     assert "edges: method: mean horizontal gradient" in table
     report = json.loads((run / "metrics.json").read_text())
     assert set(report["metrics"]["edges"]) == {"sharpness", "images", "method", "seconds"}

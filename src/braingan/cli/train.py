@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shutil
 import sys
 import time
-import typing
 from pathlib import Path
-from typing import Any
 
-from braingan.config import PRESETS, SECTIONS, RunConfig, apply_overrides, field_type, load_toml, preset
+from braingan.cli.flags import add_section_flags, section_overrides
+from braingan.config import PRESETS, SECTIONS, RunConfig, apply_overrides, load_toml, preset
 from braingan.errors import BrainganError
 
 
@@ -44,37 +42,7 @@ def _add_config_options(parser: argparse.ArgumentParser, default_preset: str) ->
     parser.add_argument("--config", type=Path,
                         help=f"TOML file of overrides ({', '.join(f'[{s.name}]' for s in SECTIONS)})")
     for section in SECTIONS:
-        group = parser.add_argument_group(f"[{section.name}]", section.__doc__)
-        hints = typing.get_type_hints(section)
-        for f in dataclasses.fields(section):
-            flag = f.metadata["flag"]
-            if flag is None:
-                continue
-            flag = flag or f"--{f.name.replace('_', '-')}"
-            kind, dest = field_type(hints[f.name]), f"{section.name}.{f.name}"
-            options: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": f.metadata["help"]}
-            if kind is bool:
-                options["action"] = argparse.BooleanOptionalAction
-            else:
-                options["type"] = _comma_list if typing.get_origin(kind) is list else kind
-                options["metavar"] = f.name.upper()
-                if f.metadata["choices"]:
-                    options["choices"] = f.metadata["choices"]
-            group.add_argument(flag, **options)
-
-
-def _comma_list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The dotted-key flags the user gave, as a nested dict."""
-    nested: dict[str, Any] = {}
-    for key, value in vars(args).items():
-        if "." in key:
-            section, name = key.split(".", 1)
-            nested.setdefault(section, {})[name] = value
-    return nested
+        add_section_flags(parser, section)
 
 
 def build_config(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
@@ -82,7 +50,7 @@ def build_config(args: argparse.Namespace, base: RunConfig | None = None) -> Run
     config = base if base is not None else preset(args.preset)
     if args.config is not None:
         apply_overrides(config, load_toml(args.config), str(args.config))
-    overrides = _cli_overrides(args)
+    overrides = section_overrides(args)
     if getattr(args, "data", None):
         overrides.setdefault("data", {})["path"] = args.data
     apply_overrides(config, overrides, "command line")

@@ -33,6 +33,9 @@ class Dataset:
     labels: torch.Tensor  # [N] int64, indices into class_names
     class_names: list[str]
     files: list[str] = field(default_factory=list)  # source of each image (file, or file#slice)
+    # the scan each image comes from (a volume or DICOM series; a plain image is its own): what a
+    # bootstrap resamples as one unit, since slices of one patient are not independent
+    groups: list[str] = field(default_factory=list)
     duplicates: list[list[str]] = field(default_factory=list)  # byte-identical groups; first kept
     skipped: list[str] = field(default_factory=list)  # one message per unreadable file
 
@@ -81,6 +84,7 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
     if cached is not None:
         tensors, meta = cached
         files = meta["files"]
+        groups = meta.get("groups", files)  # entries cached before groups were recorded
         skipped += meta["skipped"]
         images, labels = tensors["images"], tensors["labels"]
     else:
@@ -104,11 +108,13 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
                 f"--brain-fraction {volumes.brain_fraction})")
         skipped += decode_skips
         files = [s.name for s, _ in picked]
+        groups = [s.series or s.name for s, _ in picked]
         labels = torch.tensor([class_names.index(c) for _, c in picked], dtype=torch.int64)
         arrays = [s.grey for s, _ in picked]
         images = torch.from_numpy(np.stack(arrays)[:, None]) if arrays else torch.empty(0)
         if arrays and config.cache:
-            cache.store(key, {"images": images, "labels": labels}, {"files": files, "skipped": decode_skips})
+            cache.store(key, {"images": images, "labels": labels}, {"files": files, "groups": groups,
+                                                                    "skipped": decode_skips})
     if not files:
         raise BrainganError(f"{config.path}: no usable image found ({len(skipped)} unreadable files)")
     return Dataset(
@@ -116,6 +122,7 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
         labels=labels,
         class_names=class_names,
         files=files,
+        groups=groups,
         duplicates=duplicates,
         skipped=skipped,
     )

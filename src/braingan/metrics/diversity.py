@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from braingan.metrics.arrays import Images, as_tensor
+from braingan.metrics.protocol import counts
 from braingan.metrics.ssim import ms_ssim_pairs
 
 # Random pairs make a reading noisy; with 10,000 its spread over draws is small beside the
@@ -49,19 +51,52 @@ def pairwise_ms_ssim(images: Images, pairs: int = PAIRS, seed: int = 0) -> float
 def pairwise_ms_ssim_counted(images: Images, pairs: int = PAIRS, seed: int = 0) -> tuple[float, int]:
     """``pairwise_ms_ssim`` and the number of pairs it averaged, which a report must state: a
     small set has fewer distinct pairs than were asked for."""
+    _, _, values = pair_scores(images, pairs, seed)
+    return (float(values.mean()) if len(values) else float("nan")), len(values)
+
+
+def pair_scores(images: Images, pairs: int = PAIRS, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, MS-SSIM) of up to ``pairs`` random pairs of distinct images (all pairs when fewer),
+    indices into ``images``; from a larger set than MAX_PIXELS allows, among a random subset of it."""
     x = as_tensor(images)
     if len(x) < 2:
-        return float("nan"), 0
+        return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
     draw = torch.Generator().manual_seed(seed)
+    chosen = torch.arange(len(x))
     most = max(2, MAX_PIXELS // (x.shape[-1] * x.shape[-2]))
     if len(x) > most:
-        x = x[torch.randperm(len(x), generator=draw)[:most]]
+        chosen = torch.randperm(len(x), generator=draw)[:most]
+        x = x[chosen]
     n = len(x)
     i, j = torch.triu_indices(n, n, offset=1)
     if len(i) > pairs:
         pick = torch.randperm(len(i), generator=draw)[:pairs]
         i, j = i[pick], j[pick]
-    return float(ms_ssim_pairs(x, i, j).mean()), len(i)
+    return chosen[i].numpy(), chosen[j].numpy(), ms_ssim_pairs(x, i, j).double().numpy()
+
+
+class DiversityScorer:
+    """Pairwise MS-SSIM of any index set of the pooled images and the ratio of two sets (a
+    ``metrics.protocol`` scorer), from pairs scored once: each set's mean weights a pair by how
+    often its two images were drawn, so a resampled set needs no new MS-SSIM."""
+
+    def __init__(self, real: Images, fake: Images, pairs: int = PAIRS, seed: int = 0) -> None:
+        n_real = len(as_tensor(real))
+        ri, rj, rv = pair_scores(real, pairs, seed)
+        fi, fj, fv = pair_scores(fake, pairs, seed)
+        self.real_pairs, self.fake_pairs = len(rv), len(fv)  # fewer than asked for when a set has fewer
+        self.i, self.j = np.concatenate([ri, n_real + fi]), np.concatenate([rj, n_real + fj])
+        self.values = np.concatenate([rv, fv])
+        self.size = n_real + len(as_tensor(fake))
+
+    def mean(self, index: np.ndarray) -> float:
+        c = counts(index, self.size)
+        weight = c[self.i] * c[self.j]
+        return float(weight @ self.values / weight.sum()) if weight.sum() else float("nan")
+
+    def __call__(self, ref: np.ndarray, cand: np.ndarray) -> dict[str, float]:
+        compared, reference = self.mean(cand), self.mean(ref)
+        return {"fake": compared, "real": reference, "ratio": compared / reference if reference else float("nan")}
 
 
 def not_in(images: Images, reference: Images) -> torch.Tensor:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from braingan.errors import BrainganError
+from braingan.metrics.protocol import Scorer
 
 K = 5
 
@@ -29,25 +30,33 @@ class PRDCResult:
     k: int
 
 
-def _pairwise(a: np.ndarray, b: np.ndarray) -> torch.Tensor:
-    return torch.cdist(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64))
+def prdc_scorer(pool: np.ndarray, k: int = K) -> Scorer:
+    """PRDC of any two index sets of the pooled features, from one distance matrix. Each set's
+    k-NN radii come from within that set, with an image never its own neighbour (a bootstrap
+    draw repeats images)."""
+    x = torch.as_tensor(np.asarray(pool), dtype=torch.float64)
+    distances = torch.cdist(x, x).numpy()
 
+    def radii(index: np.ndarray) -> np.ndarray:
+        d = distances[np.ix_(index, index)]
+        d[index[:, None] == index[None, :]] = np.inf
+        return np.partition(d, k - 1, axis=1)[:, k - 1]
 
-def _kth_neighbour_radius(x: np.ndarray, k: int) -> torch.Tensor:
-    d = _pairwise(x, x)
-    return d.kthvalue(k + 1, dim=1).values  # +1: the point itself sits at distance 0
+    def score(ref: np.ndarray, cand: np.ndarray) -> dict[str, float]:
+        real_radius, fake_radius = radii(ref), radii(cand)
+        d = distances[np.ix_(ref, cand)]  # [n_real, n_fake]
+        inside_real = d < real_radius[:, None]
+        return {"precision": float(inside_real.any(axis=0).mean()),
+                "recall": float((d < fake_radius[None, :]).any(axis=1).mean()),
+                "density": float(inside_real.sum(axis=0).mean() / k),
+                "coverage": float((d.min(axis=1) < real_radius).mean())}
+
+    return score
 
 
 def prdc(real: np.ndarray, fake: np.ndarray, k: int = K) -> PRDCResult:
     """PRDC of ``fake`` against ``real`` features [N, D] (needs more than k of each)."""
     if min(len(real), len(fake)) <= k:
         raise BrainganError(f"PRDC with k={k} needs more than {k} real and generated images")
-    real_radius = _kth_neighbour_radius(real, k)
-    fake_radius = _kth_neighbour_radius(fake, k)
-    d = _pairwise(real, fake)  # [n_real, n_fake]
-    inside_real = d < real_radius[:, None]
-    precision = inside_real.any(dim=0).double().mean()
-    recall = (d < fake_radius[None, :]).any(dim=1).double().mean()
-    density = inside_real.double().sum(dim=0).mean() / k
-    coverage = (d.min(dim=1).values < real_radius).double().mean()
-    return PRDCResult(float(precision), float(recall), float(density), float(coverage), k)
+    score = prdc_scorer(np.concatenate([real, fake]), k)
+    return PRDCResult(**score(np.arange(len(real)), len(real) + np.arange(len(fake))), k=k)

@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from braingan.errors import BrainganError
 from braingan.metrics import presentation
-from braingan.metrics.result import Artifact, Block, MetricResult, Row, Section, number_rows, string_notes
+from braingan.metrics.protocol import STANDARD, Pool, Protocol, Scorer, uncertainty
+from braingan.metrics.result import (
+    Artifact,
+    Block,
+    MetricResult,
+    Row,
+    Section,
+    flat_numbers,
+    number_rows,
+    string_notes,
+    with_uncertainty,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -38,13 +49,40 @@ class EvalInputs:
     fake_labels: np.ndarray | None = None
     class_names: list[str] = field(default_factory=list)
     holdout: torch.Tensor | None = None  # real scans not trained on: base rate (memorization), yardstick (diversity)
+    train: torch.Tensor | None = None  # what the generator trained on, when not the real set above (copies, membership)
     mirror: bool = False  # the run trained on left-right flips: the audit searches the flipped real images too
-    _features: dict = field(default_factory=dict)
+    groups: np.ndarray | None = None  # scan group of each real image, which the bootstrap resamples together
+    protocol: Protocol | None = STANDARD  # floors and intervals; None: the readings alone
+    generator: Callable[[torch.Tensor], torch.Tensor] | None = None  # latents -> images, for attacks that invert it
+    latent_dim: int | None = None
+    _cache: dict = field(default_factory=dict)
+
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """Computed once per evaluation (features, kernels, scorers) and shared by the metrics."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def scorer(self, build: Callable[[EvalInputs], Scorer]) -> Scorer:
+        """The scorer ``build`` makes for these inputs, made once (a metric's reading and its
+        protocol draws share it)."""
+        return self.cached(f"scorer:{build.__name__}", lambda: build(self))
 
     def inception_features(self) -> tuple[np.ndarray, np.ndarray]:
-        if "inception" not in self._features:
-            self._features["inception"] = (self.extractor(self.real), self.extractor(self.fake))
-        return self._features["inception"]
+        return self.cached("inception", lambda: (self.extractor(self.real), self.extractor(self.fake)))
+
+    def inception_pool(self) -> np.ndarray:
+        """Real then generated Inception features, the pool ``metrics.protocol`` indexes."""
+        return self.cached("inception_pool", lambda: np.concatenate(self.inception_features()))
+
+    @property
+    def pool(self) -> Pool:
+        groups = self.groups if self.groups is not None else np.arange(len(self.real))
+        return Pool(len(self.real), len(self.fake), groups)
+
+    @property
+    def training_images(self) -> torch.Tensor:
+        return self.train if self.train is not None else self.real
 
 
 @dataclass(frozen=True)
@@ -58,20 +96,33 @@ class Metric:
     uses_inception_if_available: bool = False  # Inception features when there are weights, a stand-in otherwise
     needs_labels: bool = False  # real and generated images with class labels
     reads_holdout: bool = False  # uses held-out real scans when given
+    inverts_generator: bool = False  # searches the generator's latent space when the run's generator is at hand
     rows_of: Callable[[Mapping[str, Any]], list[Row]] | None = None  # instead of a row per top-level number
     section_of: Callable[[Mapping[str, Any]], Section | None] | None = None  # its own part of the report
     headline_of: Callable[[Mapping[str, Any]], tuple[Block, ...]] | None = None  # its lines in the summary
+    # re-scores the metric on other index sets, for the floor and interval of ``metrics.protocol``
+    scorer: Callable[[EvalInputs], Scorer] | None = None
+    protocol_of: Callable[[Protocol], Protocol] | None = None  # this metric's draws, where they differ
+
+    def uncertainty(self, inputs: EvalInputs, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Floors and intervals of the readings in ``values`` (nothing without a scorer or a protocol)."""
+        if self.scorer is None or inputs.protocol is None:
+            return {}
+        protocol = self.protocol_of(inputs.protocol) if self.protocol_of else inputs.protocol
+        return uncertainty(inputs.scorer(self.scorer), inputs.pool, protocol, reading=flat_numbers(values))
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         start = time.perf_counter()
         values, artifacts = self.measure(inputs)
+        values.update(self.uncertainty(inputs, values))
         values["seconds"] = round(time.perf_counter() - start, 2)
         return self.result(values, artifacts)
 
     def result(self, values: dict[str, Any], artifacts: dict[str, Artifact] | None = None) -> MetricResult:
         """The result of ``values`` (as computed, or as read back from metrics.json)."""
         rows = self.rows_of(values) if self.rows_of else number_rows(values, self.readings)
-        return MetricResult(values=values, rows=rows, notes=string_notes(values), artifacts=dict(artifacts or {}),
+        return MetricResult(values=values, rows=with_uncertainty(rows, values), notes=string_notes(values),
+                            artifacts=dict(artifacts or {}),
                             section=self.section_of(values) if self.section_of else None,
                             headline=self.headline_of(values) if self.headline_of else ())
 
@@ -86,59 +137,103 @@ def _swd(x: EvalInputs) -> Measured:
     return {"mean": r.mean, "per_level": {f"{k}px": v for k, v in r.levels.items()}}, {}
 
 
+def _full(x: EvalInputs, scorer: Callable[[EvalInputs], Scorer]) -> Mapping[str, float]:
+    """A metric's readings on the whole real and generated sets, from its (cached) scorer."""
+    pool = x.pool
+    return x.scorer(scorer)(pool.real, pool.fake)
+
+
+def _fid_scorer(x: EvalInputs) -> Scorer:
+    from braingan.metrics import kid_fid
+
+    return kid_fid.fid_scorer(x.inception_pool())
+
+
 def _fid(x: EvalInputs) -> Measured:
     from braingan.metrics import inception, kid_fid
 
     real, fake = x.inception_features()
-    return {"value": kid_fid.fid(real, fake), "features": "inception-2015-12-05 pool3",
-            "preprocessing": inception.PREPROCESSING}, {}
+    return {"value": _full(x, _fid_scorer)["value"], "fd_infinity": kid_fid.fd_infinity(real, fake),
+            "features": "inception-2015-12-05 pool3", "preprocessing": inception.PREPROCESSING}, {}
+
+
+def _kid_scorer(x: EvalInputs) -> Scorer:
+    from braingan.metrics import kid_fid
+
+    return kid_fid.kid_scorer(x.inception_pool())
 
 
 def _kid(x: EvalInputs) -> Measured:
-    from braingan.metrics import kid_fid
-
-    real, fake = x.inception_features()
-    r = kid_fid.kid(real, fake)
-    return {"mean": r.mean, "std": r.std, "subset_size": r.subset_size, "subsets": r.subsets,
+    return {"value": _full(x, _kid_scorer)["value"], "estimator": "unbiased MMD^2 over the whole sets",
             "features": "inception-2015-12-05 pool3"}, {}
 
 
-def _prdc(x: EvalInputs) -> Measured:
-    from braingan.metrics import features, prdc
+def _prdc_space(x: EvalInputs) -> tuple[np.ndarray, str]:
+    """The pooled features PRDC is computed on, and a sentence naming them."""
+    import torch
+
+    from braingan.metrics import features
 
     if x.extractor is not None:
-        real, fake = x.inception_features()
-        space = "Inception-v3 pool3 (2048-d), the space of Naeem et al. 2020"
-    else:
-        real, fake = features.random_cnn_features(x.real), features.random_cnn_features(x.fake)
-        space = f"{features.DESCRIPTION}; used because {x.inception_note or 'no Inception weights were found'}"
-    r = prdc.prdc(real, fake)
-    return {"precision": r.precision, "recall": r.recall, "density": r.density, "coverage": r.coverage,
-            "k": r.k, "feature_space": space}, {}
+        return x.inception_pool(), "Inception-v3 pool3 (2048-d), the space of Naeem et al. 2020"
+    pool = x.cached("random_cnn_pool", lambda: features.random_cnn_features(torch.cat([x.real, x.fake])))
+    return pool, f"{features.DESCRIPTION}; used because {x.inception_note or 'no Inception weights were found'}"
+
+
+def _prdc_scorer(x: EvalInputs) -> Scorer:
+    from braingan.metrics import prdc
+
+    return prdc.prdc_scorer(_prdc_space(x)[0])
+
+
+def _prdc(x: EvalInputs) -> Measured:
+    from braingan.metrics import prdc
+
+    return {**_full(x, _prdc_scorer), "k": prdc.K, "feature_space": _prdc_space(x)[1]}, {}
+
+
+def _swd_scorer(x: EvalInputs) -> Scorer:
+    import torch
+
+    from braingan.metrics import swd
+
+    # fewer random directions than the reading's: each draw re-sorts every projection, and fewer
+    # directions add only noise (a wider, not a shifted, interval)
+    return swd.swd_scorer(torch.cat([x.real, x.fake]), directions=swd.DIRECTIONS // 8, repeats=1)
+
+
+def _diversity_scorer(x: EvalInputs) -> Scorer:
+    from braingan.metrics import diversity
+
+    return diversity.DiversityScorer(x.real, x.fake)
 
 
 def _diversity(x: EvalInputs) -> Measured:
     from braingan.metrics import diversity
 
-    r = diversity.diversity(x.real, x.fake, holdout=x.holdout)
+    full = _full(x, _diversity_scorer)
+    scorer = x.scorer(_diversity_scorer)
     # "pairs" counts the generated pairs compared; a set of n has at most n(n-1)/2 of them
-    values = {"fake": r.fake, "real": r.real, "ratio": r.fake / r.real if r.real else None, "pairs": r.pairs,
-              "real_pairs": r.real_pairs, "pairs_requested": r.pairs_requested}
-    if r.holdout is not None and r.real:  # the ratio new patients' scans score: the yardstick for "ratio"
-        values.update(holdout=r.holdout, holdout_ratio=r.holdout / r.real, holdout_n=r.holdout_n,
-                      holdout_pairs=r.holdout_pairs)
+    values = {"fake": full["fake"], "real": full["real"], "ratio": full["ratio"], "pairs": scorer.fake_pairs,
+              "real_pairs": scorer.real_pairs, "pairs_requested": diversity.PAIRS}
+    if x.holdout is not None:  # the ratio new patients' scans score: the yardstick for "ratio"
+        unseen = diversity.not_in(x.holdout, x.training_images)
+        if len(unseen) >= 2:
+            held, pairs = diversity.pairwise_ms_ssim_counted(unseen)
+            values.update(holdout=held, holdout_ratio=held / full["real"], holdout_n=len(unseen),
+                          holdout_pairs=pairs)
     return values, {}
 
 
 def _memorization(x: EvalInputs) -> Measured:
     from braingan.metrics import memorization
 
-    r = memorization.audit(x.real, x.fake, holdout=x.holdout, mirror=x.mirror)
+    r = memorization.audit(x.training_images, x.fake, holdout=x.holdout, mirror=x.mirror)
     values = r.summary()
     values["pairs"] = [{"sample": int(i), "train_index": int(r.nearest[i]), "flipped": bool(r.mirrored[i]),
                         "distance": float(r.distance[i]), "ssim": float(r.ssim[i])}
                        for i in np.argsort(r.distance, kind="stable")[:8]]
-    return values, {"pairs": memorization.closest_pairs_image(r, x.real, x.fake)}
+    return values, {"pairs": memorization.closest_pairs_image(r, x.training_images, x.fake)}
 
 
 def _utility(x: EvalInputs) -> Measured:
@@ -153,19 +248,22 @@ _PRDC_BETTER = "higher (about 1 when matched)"
 _DIVERSITY_BETTER = "closer to real (higher = less diverse)"
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("fid", "Frechet distance between Gaussians fitted to Inception features of real and generated images",
-           "lower", _fid, readings={"value": "lower"}, needs_inception=True, headline_of=presentation.fid_headline),
+           "lower", _fid, readings={"value": "lower", "fd_infinity": "lower"}, needs_inception=True,
+           headline_of=presentation.fid_headline, scorer=_fid_scorer),
     Metric("kid", "Kernel (MMD^2) distance on Inception features; unbiased, so fair for small sets", "lower", _kid,
-           readings={"mean": "lower"}, needs_inception=True),
+           readings={"value": "lower"}, needs_inception=True, scorer=_kid_scorer),
     Metric("swd", "Sliced Wasserstein distance of 7x7 patches across a Laplacian pyramid (x1e3); weight-free",
            "lower", _swd, rows_of=lambda values: presentation.swd_rows(values, "lower"),
-           headline_of=presentation.swd_headline),
+           headline_of=presentation.swd_headline, scorer=_swd_scorer,
+           protocol_of=lambda p: replace(p, bootstrap=min(p.bootstrap, 20))),
     Metric("prdc", "Precision (realism), recall (variety), density, coverage with k=5 nearest neighbours",
            _PRDC_BETTER, _prdc, readings=dict.fromkeys(("precision", "recall", "density", "coverage"), _PRDC_BETTER),
-           uses_inception_if_available=True, headline_of=presentation.prdc_headline),
+           uses_inception_if_available=True, headline_of=presentation.prdc_headline, scorer=_prdc_scorer,
+           protocol_of=lambda p: replace(p, resample_real=False)),  # a repeated scan is no new k-NN ball
     Metric("diversity", "Mean pairwise MS-SSIM within the generated set, beside the real set's own value",
            _DIVERSITY_BETTER, _diversity,
            readings={"fake": _DIVERSITY_BETTER, "ratio": "closer to 1 (or to holdout_ratio)"}, reads_holdout=True,
-           headline_of=presentation.diversity_headline),
+           headline_of=presentation.diversity_headline, scorer=_diversity_scorer),
     Metric("memorization", "Generated images closer to a training image than distinct real scans come to each other",
            "fewer", _memorization, rows_of=presentation.memorization_rows,
            section_of=presentation.memorization_section, reads_holdout=True,

@@ -9,7 +9,7 @@ of the values alone; pictures are saved beside metrics.json as ``<metric>_<artif
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ class Row:
     label: str  # within the metric; "" for the metric's single value
     value: str  # formatted for people
     better: str | None = None
+    interval: str = ""  # 95% interval of the reading, "low – high"
+    floor: str = ""  # what two halves of the real set score against each other
+    at_floor_n: str = ""  # what the samples score at that same n, to read beside the floor
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,34 @@ def number_rows(values: Mapping[str, Any], readings: Mapping[str, str]) -> list[
     are readings to which way is better. The key "value" is the metric's single reading."""
     return [Row("" if key == "value" else key, fmt(value), readings.get(key))
             for key, value in values.items() if is_number(value)]
+
+
+def flat_numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Every number in ``values`` by its dotted key ("per_level.64px"), as rows and floors name them."""
+    flat: dict[str, float] = {}
+    for key, value in values.items():
+        if is_number(value):
+            flat[prefix + key] = float(value)
+        elif isinstance(value, Mapping):
+            flat.update(flat_numbers(value, f"{prefix}{key}."))
+    return flat
+
+
+def with_uncertainty(rows: list[Row], values: Mapping[str, Any]) -> list[Row]:
+    """Each reading's interval and floor from the values ``metrics.protocol`` added (keyed by the
+    row label; "value" for the metric's single reading)."""
+    interval, floor, matched = (values.get(k) or {} for k in ("interval", "floor", "at_floor_n"))
+
+    def filled(row: Row) -> Row:
+        key = row.label or "value"
+        if row.better is None:
+            return row
+        low_high = interval.get(key)
+        return replace(row, interval=f"{fmt(low_high[0])} – {fmt(low_high[1])}" if low_high else "",
+                       floor=fmt(floor[key]) if key in floor else "",
+                       at_floor_n=fmt(matched[key]) if key in matched else "")
+
+    return [filled(row) for row in rows]
 
 
 def string_notes(values: Mapping[str, Any]) -> list[str]:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from braingan.metrics.arrays import Images, as_tensor, same_size
+from braingan.metrics.protocol import Scorer
 
 PATCH = 7
 PATCHES_PER_IMAGE = 128
@@ -59,8 +60,8 @@ def laplacian_pyramid(images: torch.Tensor) -> list[torch.Tensor]:
     return levels
 
 
-def _descriptors(level: torch.Tensor, per_image: int, rng: torch.Generator) -> torch.Tensor:
-    """``per_image`` random 7x7 patches from every image -> [N * per_image, 49], standardised."""
+def _patches(level: torch.Tensor, per_image: int, rng: torch.Generator) -> torch.Tensor:
+    """``per_image`` random 7x7 patches from every image -> [N, per_image, 49]."""
     n, _, h, w = level.shape
     ys = torch.randint(0, h - PATCH + 1, (n, per_image), generator=rng)
     xs = torch.randint(0, w - PATCH + 1, (n, per_image), generator=rng)
@@ -68,39 +69,59 @@ def _descriptors(level: torch.Tensor, per_image: int, rng: torch.Generator) -> t
     rows = (ys[..., None] + offsets)[..., :, None]  # [n, p, 7, 1]
     cols = (xs[..., None] + offsets)[..., None, :]  # [n, p, 1, 7]
     index = torch.arange(n)[:, None, None, None]
-    patches = level[:, 0][index, rows, cols].reshape(n * per_image, PATCH * PATCH)
-    return (patches - patches.mean()) / patches.std().clamp(min=1e-8)
+    return level[:, 0][index, rows, cols].reshape(n, per_image, PATCH * PATCH)
 
 
-def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, rng: torch.Generator) -> float:
+def _standardised(patches: torch.Tensor) -> torch.Tensor:
+    """A set's patches as descriptors [M, 49], normalised to zero mean and unit variance."""
+    flat = patches.reshape(-1, patches.shape[-1])
+    return (flat - flat.mean()) / flat.std().clamp(min=1e-8)
+
+
+def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, rng: torch.Generator, directions: int,
+                        repeats: int) -> float:
     """Mean over random directions of W1 between the 1-d projections (equal-size sets)."""
     total = 0.0
-    for _ in range(REPEATS):
-        directions = torch.randn(a.shape[1], DIRECTIONS, generator=rng)
-        directions /= directions.norm(dim=0, keepdim=True)
+    for _ in range(repeats):
+        unit = torch.randn(a.shape[1], directions, generator=rng)
+        unit /= unit.norm(dim=0, keepdim=True)
         # numpy's in-place SIMD sort along contiguous rows is several times faster than torch.sort
         # here; it releases the GIL, so the two sets sort on two cores at once
-        pa, pb = (directions.T @ a.T).numpy(), (directions.T @ b.T).numpy()
+        pa, pb = (unit.T @ a.T).numpy(), (unit.T @ b.T).numpy()
         list(_SORTERS.map(np.ndarray.sort, (pa, pb)))
         total += float(np.abs(pa - pb).mean())
-    return total / REPEATS
+    return total / repeats
+
+
+def swd_scorer(pool: Images, seed: int = 0, patches: int = PATCHES_PER_IMAGE, directions: int = DIRECTIONS,
+               repeats: int = REPEATS) -> Scorer:
+    """SWD of any two index sets of the pooled images (see ``metrics.protocol``): the patches of
+    every image are cut once; each scoring standardises and compares the two sets' patches.
+    The larger set's descriptors are subsampled to the smaller's count, so sets of different
+    sizes (141 real vs 1,000 generated) are compared on equal footing."""
+    images = as_tensor(pool, "images")
+    rng = torch.Generator().manual_seed(seed)
+    levels = [(int(level.shape[-1]), _patches(level, patches, rng)) for level in laplacian_pyramid(images)]
+
+    def score(ref: np.ndarray, cand: np.ndarray) -> dict[str, float]:
+        draw = torch.Generator().manual_seed(seed)
+        per_level = {}
+        for size, cut in levels:
+            da, db = _standardised(cut[torch.as_tensor(ref)]), _standardised(cut[torch.as_tensor(cand)])
+            m = min(len(da), len(db))
+            da = da[torch.randperm(len(da), generator=draw)[:m]]
+            db = db[torch.randperm(len(db), generator=draw)[:m]]
+            per_level[f"{size}px"] = 1e3 * _sliced_wasserstein(da, db, draw, directions, repeats)
+        return {"mean": sum(per_level.values()) / len(per_level), **{f"per_level.{k}": v for k, v in per_level.items()}}
+
+    return score
 
 
 def swd(real: Images, fake: Images, seed: int = 0) -> SWDResult:
-    """SWD between two image sets (see ``metrics.arrays`` for accepted inputs).
-
-    The larger set's descriptors are subsampled to the smaller's count, so sets of different
-    sizes (155 real vs 1,000 generated) are compared on equal footing.
-    """
+    """SWD between two image sets (see ``metrics.arrays`` for accepted inputs)."""
     real, fake = as_tensor(real, "real"), as_tensor(fake, "fake")
     same_size(real, fake, "SWD")
-    rng = torch.Generator().manual_seed(seed)
-    levels = {}
-    for level_real, level_fake in zip(laplacian_pyramid(real), laplacian_pyramid(fake)):
-        da = _descriptors(level_real, PATCHES_PER_IMAGE, rng)
-        db = _descriptors(level_fake, PATCHES_PER_IMAGE, rng)
-        m = min(len(da), len(db))
-        da = da[torch.randperm(len(da), generator=rng)[:m]]
-        db = db[torch.randperm(len(db), generator=rng)[:m]]
-        levels[int(level_real.shape[-1])] = 1e3 * _sliced_wasserstein(da, db, rng)
-    return SWDResult(levels=levels, mean=sum(levels.values()) / len(levels))
+    values = swd_scorer(torch.cat([real, fake]), seed)(np.arange(len(real)), len(real) + np.arange(len(fake)))
+    levels = {int(key.removeprefix("per_level.").removesuffix("px")): v
+              for key, v in values.items() if key.startswith("per_level.")}
+    return SWDResult(levels=levels, mean=values["mean"])
