@@ -27,6 +27,7 @@ from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_bytes, atomic_write_text
 from braingan.io.generator_files import GeneratorFile, read_generator_file
 from braingan.io.images import save_png
+from braingan.io.model_card import write_model_card
 from braingan.metrics import inception, memorization, registry
 from braingan.metrics.protocol import STANDARD, Protocol, group_ids
 from braingan.metrics.result import MetricResult, artifact_path
@@ -214,13 +215,14 @@ def evaluate(run: str | Path | None = None, real: str | Path | None = None, n: i
             inputs.real_labels = real_set.labels.numpy()
             inputs.fake_labels = np.array([real_set.class_names.index(c) for c in sets.fake_names])
 
-    skipped = {}
+    skipped = {m.name: "needs real scans the generator did not train on (--holdout FOLDER)"
+               for m in metrics_used if m.needs_holdout and inputs.holdout is None}
     if any(m.needs_inception or m.uses_inception_if_available for m in metrics_used):
         path, note = inception.locate_weights(inception_weights)
         inputs.inception_note = note
         if path is None:
             log(note)
-            skipped = {m.name: note for m in metrics_used if m.needs_inception}
+            skipped.update({m.name: note for m in metrics_used if m.needs_inception})
         else:
             inputs.extractor = inception.InceptionFeatures(path, device=resolve_device(device))
             inputs.inception_note = f"{note}; run with {inputs.extractor.backend}"
@@ -254,6 +256,8 @@ def evaluate(run: str | Path | None = None, real: str | Path | None = None, n: i
     atomic_write_text(out / METRICS_FILE, json.dumps(json_ready(report), indent=2, allow_nan=False) + "\n")
     for name, result in results.items():
         save_artifacts(out, name, result)
+    if (out / "generator.json").is_file():  # the card beside the weights carries the new readings
+        write_model_card(out)
     return report
 
 

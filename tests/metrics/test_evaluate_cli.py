@@ -135,3 +135,18 @@ def test_evaluate_errors_are_one_line(tiny_run: tuple[Path, Path], args: list[st
     assert main(["evaluate", str(run), "--n", "6", "--out", str(run.parent / "err"), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_generator_card_describes_the_training_and_then_the_readings(tiny_run: tuple[Path, Path],
+                                                                     tmp_path: Path) -> None:
+    run, data = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns(".lock"))
+    card = (copy / "generator.card.md").read_text(encoding="utf-8")
+    n = len(list(data.iterdir()))
+    assert f"in `{data.resolve()}`" in card and "images from" in card and "## Recipe" in card
+    assert json.loads((copy / "generator.json").read_text())["training_data"]["images"] <= n
+    assert "Not evaluated yet" in card and "## Intended use" in card and "Not for diagnosis" in card
+    assert main(["evaluate", str(copy), "--n", "12", "--metrics", "swd,memorization", "--holdout", str(data)]) == 0
+    card = (copy / "generator.card.md").read_text(encoding="utf-8")
+    assert "| swd.mean |" in card and "real vs real" in card and "Copy audit:" in card

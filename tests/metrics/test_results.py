@@ -26,7 +26,11 @@ REPO = Path(__file__).resolve().parents[2]
 # Rows that are readings, per metric; every other row is bookkeeping and has no "better".
 READINGS = {
     "fid": {""}, "kid": {""}, "swd": {"mean", "per_level.32px", "per_level.16px"},
-    "prdc": {"precision", "recall", "density", "coverage"}, "diversity": {"fake", "ratio"},
+    "prdc": {"precision", "recall", "density", "coverage"}, "diversity": {"fake", "ratio"}, "frd": {""},
+    "two_sample": {"radiomic", "inception"},
+    "membership": {f"{attack}.{score}" for attack in ("dcr", "density_ratio")
+                   for score in ("auc", "tpr_at_1%_fpr", "tpr_at_0.1%_fpr")},
+    "reconstruction": {f"reconstruction.{score}" for score in ("auc", "tpr_at_1%_fpr", "tpr_at_0.1%_fpr")},
     "memorization": {"flagged", "flagged_fraction", "min_distance", "max_ssim"},
     "utility": {"real_plus_synthetic.accuracy", "real_plus_synthetic.auc"},
 }
@@ -45,6 +49,8 @@ def test_every_metric_returns_rows_with_directions_only_on_readings(mni32: torch
     # The random-CNN features stand in for Inception, so FID and KID run here without weights.
     inputs = EvalInputs(real=real, fake=fake, extractor=features.random_cnn_features, holdout=mni32)
     results = {name: METRICS[name].compute(inputs) for name in DEFAULT}
+    inputs.generator, inputs.latent_dim = (lambda z: fake[:1].expand(len(z), -1, -1, -1) + 0 * z.sum()), 4
+    results["reconstruction"] = METRICS["reconstruction"].compute(inputs)  # a constant generator, for the rows
     labels = (np.arange(20) >= 10).astype(int)  # upper vs lower brain slices
     summary = utility(real, labels, fake, labels, ["lower", "upper"], seeds=(0,), epochs=1).summary()
     results["utility"] = METRICS["utility"].result(summary)
@@ -107,13 +113,14 @@ def test_a_metric_unknown_by_name_renders_in_table_json_and_report(mni_pngs: Pat
     page = (run / "report.html").read_text(encoding="utf-8")
     assert "<h2>Edge audit</h2>" in page and "<p class='warn'>6 images &lt;checked&gt;</p>" in page
     assert 'alt="gradient per image"' in page and "<th>sharpness</th>" in page
-    assert "<span class='note'>images = 6</span>" in page  # bookkeeping shown quieter than readings
-    assert re.search(r"sharpness = [0-9.]+<br>", page) and "Mean gradient magnitude" in page
+    assert re.search(r"<th>edges\.sharpness</th><td class='num'>[0-9.]+</td>", page)
+    assert "<th>edges.images</th>" not in page  # bookkeeping stays in metrics.json
+    assert "Mean gradient magnitude" in page
     # A metrics.json from a version with a metric this one lacks still renders its numbers.
     monkeypatch.delitem(registry.METRICS, "edges")
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text(encoding="utf-8")
-    assert "<th>edges</th>" in page and "Edge audit" not in page
+    assert "<th>edges.sharpness</th>" in page and "<th>edges.images</th>" in page and "Edge audit" not in page
 
 
 def test_no_module_special_cases_a_metric_by_name() -> None:

@@ -29,11 +29,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_import(args: argparse.Namespace) -> int:
     from braingan.io.generator_files import META, save_generator
     from braingan.io.keras_h5 import seed_generator_from_h5
+    from braingan.io.model_card import write_model_card
 
     if (args.out / META).exists():
         raise BrainganError(f"{args.out}: already holds a generator; choose another --out")
     generator = seed_generator_from_h5(args.h5)
     save_generator(args.out, generator, keras_card(generator, args.label, args.h5.name))
+    write_model_card(args.out)
     print(f"{args.out}: seed generator imported from {args.h5} "
           f"({generator.resolution} px, latent {generator.latent_dim})")
     return 0

@@ -46,6 +46,8 @@ class GeneratorFile:
     steps: int | None = None  # training steps behind the weights
     braingan: str = __version__  # the version that wrote the file
     source: str | None = None  # where the weights came from when not trained here, e.g. "keras:generator_final.h5"
+    # what it trained on: {"path", "images", "per_class": {name: count}, "duplicates_dropped", "scans"}
+    training_data: dict[str, Any] | None = None
     format: int = FORMAT
 
     def __post_init__(self) -> None:
@@ -59,6 +61,7 @@ class GeneratorFile:
             ("preprocessing", isinstance(self.preprocessing, dict)),
             ("volumes", self.volumes is None or isinstance(self.volumes, dict)),
             ("steps", self.steps is None or (isinstance(self.steps, int) and self.steps >= 0)),
+            ("training_data", self.training_data is None or isinstance(self.training_data, dict)),
         ) if not ok]
         if problems:
             raise BrainganError(f"{META}: invalid {', '.join(problems)}")
@@ -68,7 +71,7 @@ class GeneratorFile:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, ``format`` first as before; unset optional fields are left out."""
         values = dataclasses.asdict(self)
-        optional = {"volumes", "steps", "source"}
+        optional = {"volumes", "steps", "source", "training_data"}
         return {"format": values.pop("format"),
                 **{k: v for k, v in values.items() if not (k in optional and v is None)}}
 

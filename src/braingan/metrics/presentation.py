@@ -82,15 +82,29 @@ def memorization_section(values: Mapping[str, Any]) -> Section:
 # The report's summary: each headline is the reading in one sentence and how to read it, and
 # says plainly when the reading is bad.
 
+def beside_floor(values: Mapping[str, Any], key: str) -> str:
+    """" (95% interval a to b). Two halves of the real scans give F against each other; the
+    samples give S at that same n" (empty when the evaluation measured no floor)."""
+    floor, matched = (values.get("floor") or {}).get(key), (values.get("at_floor_n") or {}).get(key)
+    if floor is None or matched is None:
+        return ""
+    interval = (values.get("interval") or {}).get(key)
+    spread = f" (95% interval {interval[0]:.3g} to {interval[1]:.3g})" if interval else ""
+    return (f"{spread}. Two halves of the real scans give {floor:.3g} against each other; the samples give "
+            f"{matched:.3g} at that same n")
+
+
 def fid_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
-    return (Paragraph(f"FID {values['value']:.1f}: how far the samples' Inception statistics are from the real "
-                      "scans' (lower is better). It is biased upward with few images, so compare runs at the same "
-                      "number of samples and real scans, not with published values."),)
+    return (Paragraph(f"FID {values['value']:.1f}{beside_floor(values, 'value')}. It says how far the samples' "
+                      "Inception statistics are from the real scans' (lower is better), and is biased upward with "
+                      "few images: compare at the same number of samples and real scans, not with published "
+                      "values."),)
 
 
 def swd_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
-    return (Paragraph(f"SWD {values['mean']:.1f}: how far the samples' local patches, at every scale, are from the "
-                      "real scans' (lower is better; needs no network weights)."),)
+    return (Paragraph(f"SWD {values['mean']:.1f}{beside_floor(values, 'mean')}. It says how far the samples' "
+                      "local patches, at every scale, are from the real scans' (lower is better; needs no network "
+                      "weights)."),)
 
 
 def prdc_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
@@ -104,6 +118,21 @@ def prdc_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
                       f"{scores['coverage']:.2f}: how many samples look like real scans, how much of the real "
                       "scans' variety the samples reach, and how many real scans have a sample near them "
                       "(each about 1 when matched)."),)
+
+
+def two_sample_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
+    """The accuracy in the best feature space at hand, read against 0.5 and the floor."""
+    space = "inception" if values.get("inception") is not None else "radiomic"
+    accuracy = values[space]
+    floor = (values.get("floor") or {}).get(space)
+    text = (f"A classifier tells the samples from real scans {accuracy:.0%} of the time on {space} features "
+            "(50% is chance: indistinguishable"
+            + (f"; two halves of the real scans give {floor:.0%}" if floor is not None else "") + ").")
+    if accuracy < 0.4:
+        return (Paragraph(text + " Far below chance: the samples are copies of real scans.", "warn"),)
+    if accuracy > 0.8:
+        return (Paragraph(text + " The samples are easy to tell from real scans: not yet realistic.", "warn"),)
+    return (Paragraph(text),)
 
 
 def diversity_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
@@ -134,3 +163,42 @@ def memorization_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
         text += " Far more samples than new patients' scans: the generator copies training scans."
     return (Paragraph(text, "warn" if worse else ""),
             Figure("pairs", "the closest samples (top) over their nearest training scans (bottom)"))
+
+
+MEMBERSHIP_BETTER = "closer to chance (AUC 0.5, TPR = FPR)"
+
+
+def _percent(fpr: str) -> str:
+    return f"{float(fpr):.1%}".replace(".0%", "%")
+
+
+def membership_rows(values: Mapping[str, Any]) -> list[Row]:
+    """Per attack: its ROC AUC and its TPR at each low FPR (with their bootstrap intervals); a
+    rate the non-member count cannot resolve reads "n/a"."""
+    rows = []
+    for attack, result in (values.get("attacks") or {}).items():
+        rows.append(Row(f"{attack}.auc", fmt(result["auc"]), MEMBERSHIP_BETTER,
+                        interval=_span(result.get("auc_interval"))))
+        for fpr, tpr in (result.get("tpr_at_fpr") or {}).items():
+            rows.append(Row(f"{attack}.tpr_at_{_percent(fpr)}_fpr", "n/a" if tpr is None else fmt(tpr),
+                            MEMBERSHIP_BETTER, interval=_span((result.get("tpr_interval") or {}).get(fpr))))
+    return rows
+
+
+def _span(interval: list[float] | None) -> str:
+    return f"{fmt(interval[0])} – {fmt(interval[1])}" if interval else ""
+
+
+def membership_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
+    """One sentence per attack against chance; a warning when its interval lies above chance."""
+    blocks = []
+    for attack, result in (values.get("attacks") or {}).items():
+        low, high = result["auc_interval"]
+        above = low > 0.5
+        blocks.append(Paragraph(
+            f"Membership attack '{attack}': ROC AUC {result['auc']:.2f} (95% interval {low:.2f} to {high:.2f}) at "
+            f"telling the {result['n_members']} training scans from {result['n_nonmembers']} held-out ones, "
+            "using only what the generator gives; chance is 0.5."
+            + (" Above chance: an attacker can tell which patients were in the training set." if above else
+               " Within chance of 0.5 at this number of scans."), "warn" if above else ""))
+    return tuple(blocks)

@@ -96,6 +96,7 @@ class Metric:
     uses_inception_if_available: bool = False  # Inception features when there are weights, a stand-in otherwise
     needs_labels: bool = False  # real and generated images with class labels
     reads_holdout: bool = False  # uses held-out real scans when given
+    needs_holdout: bool = False  # skipped without them
     inverts_generator: bool = False  # searches the generator's latent space when the run's generator is at hand
     rows_of: Callable[[Mapping[str, Any]], list[Row]] | None = None  # instead of a row per top-level number
     section_of: Callable[[Mapping[str, Any]], Section | None] | None = None  # its own part of the report
@@ -103,6 +104,7 @@ class Metric:
     # re-scores the metric on other index sets, for the floor and interval of ``metrics.protocol``
     scorer: Callable[[EvalInputs], Scorer] | None = None
     protocol_of: Callable[[Protocol], Protocol] | None = None  # this metric's draws, where they differ
+    guide: str = ""  # how to read it, in a sentence or two, for the report
 
     def uncertainty(self, inputs: EvalInputs, values: Mapping[str, Any]) -> dict[str, Any]:
         """Floors and intervals of the readings in ``values`` (nothing without a scorer or a protocol)."""
@@ -225,6 +227,58 @@ def _diversity(x: EvalInputs) -> Measured:
     return values, {}
 
 
+def _radiomic_pool(x: EvalInputs) -> np.ndarray:
+    """Real then generated radiomic features (metrics/radiomics.py), computed once."""
+    import torch
+
+    from braingan.metrics import radiomics
+
+    return x.cached("radiomic_pool", lambda: radiomics.radiomic_features(torch.cat([x.real, x.fake])))
+
+
+def _frd_scorer(x: EvalInputs) -> Scorer:
+    from braingan.metrics.frd import frd
+
+    pool = _radiomic_pool(x)
+    return lambda ref, cand: {"value": frd(pool[ref], pool[cand])}
+
+
+def _frd(x: EvalInputs) -> Measured:
+    from braingan.metrics import radiomics
+
+    return {"value": _full(x, _frd_scorer)["value"], "features": radiomics.DESCRIPTION}, {}
+
+
+def _two_sample(x: EvalInputs) -> Measured:
+    """The classifier two-sample test in each feature space at hand, with its own (Wilson)
+    interval; its floor and its samples-at-that-n from halves of the real set, as for the others."""
+    from braingan.metrics.protocol import halves
+    from braingan.metrics.two_sample import two_sample_test
+
+    spaces = {"radiomic": _radiomic_pool(x)}
+    if x.extractor is not None:
+        spaces["inception"] = x.inception_pool()
+    pool = x.pool
+    values: dict[str, Any] = {"interval": {}, "floor": {}, "floor_spread": {}, "at_floor_n": {}}
+    draws = x.protocol.floor_draws if x.protocol is not None else 0
+    rng = np.random.default_rng(x.protocol.seed if x.protocol is not None else 0)
+    splits = [halves(pool.groups, rng) for _ in range(draws)]
+    for space, features in spaces.items():
+        result = two_sample_test(features[pool.real], features[pool.fake])
+        values[space] = result.accuracy
+        values["interval"][space] = list(result.interval)
+        values[f"{space}_per_class"] = result.n_per_class
+        if splits:
+            floor = [two_sample_test(features[a], features[b], seed=i).accuracy for i, (a, b) in enumerate(splits)]
+            matched = [two_sample_test(features[a], features[pool.n_real + rng.choice(pool.n_fake, min(len(b),
+                       pool.n_fake), replace=False)], seed=i).accuracy for i, (a, b) in enumerate(splits)]
+            values["floor"][space], values["floor_spread"][space] = float(np.mean(floor)), float(np.std(floor))
+            values["at_floor_n"][space] = float(np.mean(matched))
+    values["classifier"] = "L2 logistic regression, 5-fold cross-validated, classes balanced"
+    values["interval_over"] = "Wilson interval of the held-out predictions"
+    return values, {}
+
+
 def _memorization(x: EvalInputs) -> Measured:
     from braingan.metrics import memorization
 
@@ -234,6 +288,31 @@ def _memorization(x: EvalInputs) -> Measured:
                         "distance": float(r.distance[i]), "ssim": float(r.ssim[i])}
                        for i in np.argsort(r.distance, kind="stable")[:8]]
     return values, {"pairs": memorization.closest_pairs_image(r, x.training_images, x.fake)}
+
+
+def _membership_of(x: EvalInputs, invert: bool) -> Measured:
+    from braingan.metrics.membership import membership_inference
+
+    if invert and x.generator is None:
+        raise BrainganError("reconstruction needs the run's own unconditional generator (not --fake, a conditional "
+                            "run, or --run-per-class)")
+    result = membership_inference(x.training_images, x.holdout, x.fake, generator=x.generator if invert else None,
+                                  latent_dim=x.latent_dim if invert else None)
+    values = result.summary()
+    if invert:  # the latent search only: the sample-based attacks are the membership metric's
+        values["attacks"] = {k: v for k, v in values["attacks"].items() if k == "reconstruction"}
+    values["notes"] = "; ".join(values["notes"])
+    for attack in values["attacks"].values():
+        attack["notes"] = "; ".join(attack["notes"])
+    return values, {}
+
+
+def _membership(x: EvalInputs) -> Measured:
+    return _membership_of(x, invert=False)
+
+
+def _reconstruction(x: EvalInputs) -> Measured:
+    return _membership_of(x, invert=True)
 
 
 def _utility(x: EvalInputs) -> Measured:
@@ -246,33 +325,66 @@ def _utility(x: EvalInputs) -> Measured:
 
 _PRDC_BETTER = "higher (about 1 when matched)"
 _DIVERSITY_BETTER = "closer to real (higher = less diverse)"
+_TWO_SAMPLE_BETTER = "closer to 0.5 (below: copies)"
+_MEMBERSHIP_BETTER_ALL = "closer to chance"
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("fid", "Frechet distance between Gaussians fitted to Inception features of real and generated images",
            "lower", _fid, readings={"value": "lower", "fd_infinity": "lower"}, needs_inception=True,
-           headline_of=presentation.fid_headline, scorer=_fid_scorer),
+           headline_of=presentation.fid_headline, scorer=_fid_scorer,
+           guide="FID is biased upward with few images, so set it beside 'real vs real' and 'samples, same n', "
+                 "which are at equal n; fd_infinity removes the samples' share of that bias."),
     Metric("kid", "Kernel (MMD^2) distance on Inception features; unbiased, so fair for small sets", "lower", _kid,
-           readings={"value": "lower"}, needs_inception=True, scorer=_kid_scorer),
+           readings={"value": "lower"}, needs_inception=True, scorer=_kid_scorer,
+           guide="About 0 (it can be negative) when the samples match the real scans; an interval that holds 0 "
+                 "means the two sets are not told apart."),
     Metric("swd", "Sliced Wasserstein distance of 7x7 patches across a Laplacian pyramid (x1e3); weight-free",
            "lower", _swd, rows_of=lambda values: presentation.swd_rows(values, "lower"),
            headline_of=presentation.swd_headline, scorer=_swd_scorer,
-           protocol_of=lambda p: replace(p, bootstrap=min(p.bootstrap, 20))),
+           protocol_of=lambda p: replace(p, bootstrap=min(p.bootstrap, 20)),
+           guide="Needs no network weights. The finest level measures edges and noise, the coarsest the layout; "
+                 "read each beside 'real vs real' at the same n."),
     Metric("prdc", "Precision (realism), recall (variety), density, coverage with k=5 nearest neighbours",
            _PRDC_BETTER, _prdc, readings=dict.fromkeys(("precision", "recall", "density", "coverage"), _PRDC_BETTER),
            uses_inception_if_available=True, headline_of=presentation.prdc_headline, scorer=_prdc_scorer,
-           protocol_of=lambda p: replace(p, resample_real=False)),  # a repeated scan is no new k-NN ball
+           protocol_of=lambda p: replace(p, resample_real=False),  # a repeated scan is no new k-NN ball
+           guide="Low precision: samples unlike any real scan; low recall or coverage: part of the real scans' "
+                 "variety missing; all 0: no sample near any real scan."),
     Metric("diversity", "Mean pairwise MS-SSIM within the generated set, beside the real set's own value",
            _DIVERSITY_BETTER, _diversity,
            readings={"fake": _DIVERSITY_BETTER, "ratio": "closer to 1 (or to holdout_ratio)"}, reads_holdout=True,
-           headline_of=presentation.diversity_headline, scorer=_diversity_scorer),
+           headline_of=presentation.diversity_headline, scorer=_diversity_scorer,
+           guide="A ratio near 1 (or near holdout_ratio) is healthy; well above 1, the samples are more alike than "
+                 "real scans are (mode collapse)."),
+    Metric("frd", "Frechet Radiomic Distance: FID's formula on radiomic texture and intensity features (Konz et al.)",
+           "lower", _frd, readings={"value": "lower"}, scorer=_frd_scorer,
+           guide="Weight-free and in features radiologists use (intensity statistics, GLCM, run lengths, "
+                 "filtered textures); read it beside 'real vs real' at the same n."),
+    Metric("two_sample", "Accuracy of a classifier telling samples from real scans on held-out images (C2ST)",
+           _TWO_SAMPLE_BETTER, _two_sample, readings=dict.fromkeys(("radiomic", "inception"), _TWO_SAMPLE_BETTER),
+           uses_inception_if_available=True, headline_of=presentation.two_sample_headline,
+           guide="0.5: the classifier cannot tell samples from real scans; 1.0: it always can; well below 0.5: "
+                 "the samples are copies of real scans (a copy's twin sits in the training fold)."),
     Metric("memorization", "Generated images closer to a training image than distinct real scans come to each other",
            "fewer", _memorization, rows_of=presentation.memorization_rows,
            section_of=presentation.memorization_section, reads_holdout=True,
-           headline_of=presentation.memorization_headline),
+           headline_of=presentation.memorization_headline,
+           guide="Read the flagged fraction beside the base rate of held-out real scans (--holdout): far more "
+                 "samples flagged than new patients' scans means the generator copies."),
+    Metric("membership", "Membership inference from the samples alone: distance to the closest sample (GAN-Leaks "
+           "black-box) and a density ratio (DOMIAS), on training vs held-out real scans", _MEMBERSHIP_BETTER_ALL,
+           _membership, rows_of=presentation.membership_rows, reads_holdout=True, needs_holdout=True,
+           headline_of=presentation.membership_headline,
+           guide="AUC 0.5 and a TPR equal to the FPR are chance: an attacker learns nothing about who was in the "
+                 "training set. An interval above 0.5 means the samples give patients away."),
+    Metric("reconstruction", "GAN-Leaks membership attack that searches the generator's latent space for each scan",
+           _MEMBERSHIP_BETTER_ALL, _reconstruction, rows_of=presentation.membership_rows, reads_holdout=True,
+           needs_holdout=True, inverts_generator=True, headline_of=presentation.membership_headline,
+           guide="As membership, for an attacker holding the generator itself; slow on a CPU, so not a default."),
     Metric("utility", "Held-out accuracy/AUC of a small classifier trained on real vs real + synthetic images",
            "higher with synthetic than without", _utility, rows_of=presentation.utility_rows,
            section_of=presentation.utility_section, needs_labels=True),
 )}
-DEFAULT = ("fid", "kid", "swd", "prdc", "diversity", "memorization")
+DEFAULT = ("fid", "kid", "swd", "prdc", "frd", "two_sample", "diversity", "memorization", "membership")
 
 
 def result_of(name: str, values: dict[str, Any]) -> MetricResult:

@@ -79,19 +79,22 @@ def _losses(run: Path) -> str:
     return f"<h2>Losses</h2>{_img(data, 'generator and discriminator losses')}"
 
 
-def _row(row: Row) -> str:
-    """A reading as it is; bookkeeping (no direction: counts, subset sizes, seconds) quieter."""
-    text = f"{html.escape(f'{row.label} = ' if row.label else '')}{html.escape(row.value)}"
-    return text if row.better else f"<span class='note'>{text}</span>"
-
-
-def _metric_row(name: str, result: MetricResult) -> str:
+def _metric_rows(name: str, result: MetricResult) -> str:
+    """One table row per reading (value, 95% interval, real-vs-real floor, the samples at the
+    floor's n, which way is better); the metric's meaning, how to read it and its notes beside
+    them. Bookkeeping numbers (counts, sizes, seconds) stay in metrics.json, except for a metric
+    this version does not know, whose numbers are all shown (none with a direction)."""
     metric = METRICS.get(name)
-    cells = "<br>".join(_row(row) for row in result.rows)
-    notes = "".join(f"<br><span class='note'>{html.escape(note)}</span>" for note in result.notes)
-    return (f"<tr><th>{html.escape(name)}</th><td class='num'>{cells}</td>"
-            f"<td>{html.escape(metric.better if metric else '')}</td>"
-            f"<td>{html.escape(metric.meaning if metric else '')}{notes}</td></tr>")
+    readings = [row for row in result.rows if row.better is not None] or result.rows or [Row("", "(no values)")]
+    about = (html.escape(metric.meaning if metric else "")
+             + (f"<br>{html.escape(metric.guide)}" if metric and metric.guide else "")
+             + "".join(f"<br><span class='note'>{html.escape(note)}</span>" for note in result.notes))
+    cells = [f"<th>{html.escape(f'{name}.{row.label}' if row.label else name)}</th>"
+             + "".join(f"<td class='num'>{html.escape(text)}</td>"
+                       for text in (row.value, row.interval, row.floor, row.at_floor_n))
+             + f"<td>{html.escape(row.better or '')}</td>" for row in readings]
+    cells[0] += f"<td rowspan={len(cells)}>{about}</td>"
+    return "".join(f"<tr>{c}</tr>" for c in cells)
 
 
 def _table(table: Table) -> str:
@@ -118,11 +121,23 @@ def _section(section: Section, folder: Path, metric: str) -> str:
 
 
 def _read_metrics(run: Path) -> tuple[dict, dict[str, MetricResult]] | None:
+    """metrics.json and each metric's result; a file this version cannot read, or a metric whose
+    values are not what it wrote (an older version's, or edited by hand), is said so on the page."""
     path = run / METRICS_FILE
     if not path.is_file():
         return None
-    report = json.loads(path.read_text(encoding="utf-8"))
-    return report, {name: result_of(name, values) for name, values in report["metrics"].items()}
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        entries = dict(report["metrics"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        return {"unreadable": f"{path}: not a metrics.json this version reads ({e})"}, {}
+    results = {}
+    for name, values in entries.items():
+        try:
+            results[name] = result_of(name, values)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            results[name] = MetricResult(values={}, notes=[f"values not readable by braingan {__version__} ({e!r})"])
+    return report, results
 
 
 def _trained(run: Path) -> str:
@@ -152,8 +167,8 @@ def _summary(run: Path, metrics: tuple[dict, dict[str, MetricResult]] | None) ->
                     f"{html.escape(str(run))} --holdout HELD_OUT</code> measures the samples.</p>")
     else:
         report, results = metrics
-        readings = (f"<p class='note'>{_fmt(report['n_fake'])} samples against {_fmt(report['n_real'])} real scans "
-                    f"at {_fmt(report['resolution'])} px.</p>"
+        readings = (f"<p class='note'>{_fmt(report.get('n_fake'))} samples against {_fmt(report.get('n_real'))} real "
+                    f"scans at {_fmt(report.get('resolution'))} px.</p>"
                     + "".join(_block(b, run, name) for name, r in results.items() for b in r.headline))
     return "<h2>Summary</h2>" + _trained(run) + latest + readings
 
@@ -167,12 +182,19 @@ def _metrics(run: Path, metrics: tuple[dict, dict[str, MetricResult]] | None) ->
         return ("<h2>Metrics</h2><p class='note'>No metrics.json yet: run "
                 f"<code>braingan evaluate {html.escape(str(run))}</code> first.</p>")
     report, results = metrics
-    skipped = "".join(f"<tr><th>{html.escape(k)}</th><td colspan=3 class='note'>skipped: {html.escape(v)}</td></tr>"
-                      for k, v in report.get("skipped", {}).items())
-    head = (f"<p>{_fmt(report['n_fake'])} generated ({_fmt(report['fake'])}) vs {_fmt(report['n_real'])} real "
-            f"images ({_fmt(report['real'])}) at {_fmt(report['resolution'])} px.</p>")
-    table = ("<table><tr><th>metric</th><th>value</th><th>better</th><th>what it means</th></tr>"
-             + "".join(_metric_row(name, result) for name, result in results.items()) + skipped + "</table>")
+    if "unreadable" in report:
+        return f"<h2>Metrics</h2><p class='warn'>{_fmt(report['unreadable'])}</p>"
+    skipped = "".join(f"<tr><th>{_fmt(k)}</th><td colspan=6 class='note'>skipped: {_fmt(v)}</td></tr>"
+                      for k, v in dict(report.get("skipped") or {}).items())
+    head = (f"<p>{_fmt(report.get('n_fake'))} generated ({_fmt(report.get('fake'))}) vs {_fmt(report.get('n_real'))} "
+            f"real images ({_fmt(report.get('real'))}) at {_fmt(report.get('resolution'))} px. "
+            "<em>95% interval</em>: the reading's bootstrap interval (real scans resampled by scan, and samples). "
+            "<em>real vs real</em>: two halves of the real set scored against each other, the best a generator "
+            "can be expected to do at that n; <em>samples, same n</em>: the samples scored at that same n, the "
+            "number to set beside it.</p>")
+    table = ("<table><tr><th>reading</th><th>value</th><th>95% interval</th><th>real vs real</th>"
+             "<th>samples, same n</th><th>better</th><th>what it means and how to read it</th></tr>"
+             + "".join(_metric_rows(name, result) for name, result in results.items()) + skipped + "</table>")
     sections = "".join(_section(r.section, run, name) for name, r in results.items() if r.section is not None)
     return "<h2>Metrics</h2>" + head + table + sections
 

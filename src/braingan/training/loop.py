@@ -23,6 +23,7 @@ from braingan.data.dataset import pixel_settings
 from braingan.devices import resolve_device
 from braingan.errors import BrainganError
 from braingan.io.generator_files import GeneratorFile, save_generator
+from braingan.io.model_card import training_summary, write_model_card
 from braingan.training import fastpath
 from braingan.training.augment import augment
 from braingan.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -42,6 +43,7 @@ class Trainer:
         self.world = world or World(device=resolve_device(config.run.device))
         self.device = self.world.device
         self.class_names = dataset.class_names
+        self.training_data = training_summary(config, dataset)
         parts = build_training(config, len(self.class_names) if config.model.conditional else 0, self.world)
         self.models, self.step_models, self.loss = parts.models, parts.step_models, parts.loss
         self.ema, self.ada, self.g_kwargs = parts.ema, parts.ada, parts.generator_kwargs
@@ -176,8 +178,9 @@ class Trainer:
             classes=self.class_names, conditional=m.conditional, ema=self.ema is not None,
             preprocessing=preprocessing.to_dict(),
             volumes=volumes.to_dict(),  # how DICOM series and NIfTI volumes became slices
-            steps=self.step,
+            steps=self.step, training_data=self.training_data,
         ))
+        write_model_card(self.run_dir)
 
     # -- loop -----------------------------------------------------------------------------
 
