@@ -11,9 +11,13 @@ from typing import Any
 
 from braingan.metrics.result import Block, Figure, Paragraph, Row, Section, Table, fmt, number_rows
 
-UTILITY_ARMS = ("real_only", "real_plus_synthetic")
-UTILITY_SCORES = ("accuracy", "auc")
-UTILITY_BETTER = "higher than real_only"
+UTILITY_ARMS = ("real_only", "real_plus_synthetic", "difference")
+UTILITY_ARM_NAMES = {"real_only": "real only", "real_plus_synthetic": "real plus synthetic",
+                     "difference": "difference (paired)"}
+UTILITY_SCORES = ("balanced_accuracy", "auc", "accuracy")
+UTILITY_SCORE_NAMES = {"balanced_accuracy": "balanced accuracy", "auc": "AUC", "accuracy": "accuracy"}
+UTILITY_READINGS = ("balanced_accuracy", "auc")  # accuracy rewards answering the majority class
+UTILITY_BETTER = "higher (above 0: synthetic images help)"
 
 
 def swd_rows(values: Mapping[str, Any], better: str) -> list[Row]:
@@ -23,26 +27,60 @@ def swd_rows(values: Mapping[str, Any], better: str) -> list[Row]:
     return rows[:1] + levels + rows[1:]
 
 
-def _spread(score: Mapping[str, float]) -> str:
-    return f"{score['mean']:.3f} ± {score['std']:.3f}"
+def _utility_score(score: Mapping[str, Any], signed: bool = False, bracket: bool = True) -> str:
+    """Mean and 95% interval over seeds; a file from before intervals were kept shows mean ± std."""
+    form = "+.3f" if signed else ".3f"
+    if not bracket:
+        return f"{score['mean']:{form}}"
+    if score.get("low") is not None:
+        return f"{score['mean']:{form}} [{score['low']:{form}}, {score['high']:{form}}]"
+    if "low" in score:
+        return f"{score['mean']:{form}} (one seed: no interval)"
+    return f"{score['mean']:{form}} ± {score['std']:.3f}"
+
+
+def _utility_arms(values: Mapping[str, Any]) -> list[str]:
+    return [arm for arm in UTILITY_ARMS if arm in values]
 
 
 def utility_rows(values: Mapping[str, Any]) -> list[Row]:
-    """Mean ± spread over seeds for each arm and score; the direction on the synthetic arm, which
-    is read against the real-only arm; then the counts."""
-    rows = [Row(f"{arm}.{score}", _spread(values[arm][score]), UTILITY_BETTER if arm == "real_plus_synthetic" else None)
-            for arm in UTILITY_ARMS for score in UTILITY_SCORES]
+    """Each arm's scores (mean and interval over seeds), then their paired difference, the reading
+    (its interval in the interval column); then the counts and the majority-class baseline."""
+    rows = []
+    for arm in _utility_arms(values):
+        for score in (s for s in UTILITY_SCORES if s in values[arm]):
+            reading = arm == "difference" and score in UTILITY_READINGS
+            rows.append(Row(f"{arm}.{score}", _utility_score(values[arm][score], signed=arm == "difference",
+                                                             bracket=not reading), UTILITY_BETTER if reading else None))
     return rows + number_rows(values, {})
 
 
 def utility_section(values: Mapping[str, Any]) -> Section:
-    table = Table(("training set", "accuracy", "AUC"),
-                  tuple((arm.replace("_", " "), *(_spread(values[arm][s]) for s in UTILITY_SCORES))
-                        for arm in UTILITY_ARMS), row_headers=True)
-    setup = (f"Small CNN at {values['resolution']} px, {values['seeds']} seeds; {values['n_train_real']} real "
-             f"training images (+{values['n_synthetic']} synthetic), {values['n_test_real']} held-out real test "
-             f"images; classes {', '.join(values['classes'])}.")
-    return Section("Augmentation utility", (Paragraph(setup), table))
+    """The verdict first (a warning when the real-only classifier did not learn the task), the
+    set-up, then both arms and their paired difference."""
+    scores = [s for s in UTILITY_SCORES if s in values["real_only"]]
+    table = Table(("training set", *(UTILITY_SCORE_NAMES[s] for s in scores)),
+                  tuple((UTILITY_ARM_NAMES[arm], *(_utility_score(values[arm][s], signed=arm == "difference")
+                                                   for s in scores))
+                        for arm in _utility_arms(values)), row_headers=True)
+    per_class = values.get("synthetic_per_class")
+    synthetic = f"{values['n_synthetic']} synthetic ones" + (
+        " (" + ", ".join(f"{n} {c}" for c, n in per_class.items())
+        + f": up to {values['synthetic_ratio']:g}x the real training images of each class)" if per_class else "")
+    seeds = values["seeds"]
+    setup = (f"Small CNN at {values['resolution']} px, trained once per seed ({seeds} seed{'s' * (seeds != 1)}"
+             + (f", {values['epochs']} epochs each" if "epochs" in values else "")
+             + f"); {values['n_train_real']} real training images and {synthetic}; {values['n_test_real']} held-out "
+             f"real test images; classes {', '.join(values['classes'])}.")
+    if "majority" in values:
+        setup += f" Always answering the majority class scores accuracy {values['majority']:.3f} on the test images."
+    blocks: list[Block] = []
+    if "verdict" in values:
+        blocks.append(Paragraph(values["verdict"], "" if values.get("beats_majority") else "warn"))
+    blocks += [Paragraph(setup), table]
+    if "interval_over" in values:
+        blocks.append(Paragraph(values["interval_over"], "note"))
+    return Section("Augmentation utility", tuple(blocks))
 
 
 MEMORIZATION_BETTER = {"flagged": "fewer", "flagged_fraction": "fewer", "min_distance": "higher",
@@ -202,3 +240,10 @@ def membership_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
             + (" Above chance: an attacker can tell which patients were in the training set." if above else
                " Within chance of 0.5 at this number of scans."), "warn" if above else ""))
     return tuple(blocks)
+
+
+def utility_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
+    """The study's verdict; a warning when the real-only classifier has not learned the task."""
+    if "verdict" not in values:
+        return ()
+    return (Paragraph(f"Utility study: {values['verdict']}", "" if values.get("beats_majority") else "warn"),)

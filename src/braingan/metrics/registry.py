@@ -316,11 +316,13 @@ def _reconstruction(x: EvalInputs) -> Measured:
 
 
 def _utility(x: EvalInputs) -> Measured:
-    from braingan.metrics.utility import utility
+    from braingan.metrics import utility
 
     if x.real_labels is None or x.fake_labels is None:
         raise BrainganError("utility needs labelled real and synthetic images (a conditional run or one run per class)")
-    return utility(x.real, x.real_labels, x.fake, x.fake_labels, x.class_names).summary(), {}
+    # the module's seeds and epochs read at call time, so a test can make the study short
+    return utility.utility(x.real, x.real_labels, x.fake, x.fake_labels, x.class_names, seeds=utility.SEEDS,
+                           epochs=utility.EPOCHS, groups=x.groups).summary(), {}
 
 
 _PRDC_BETTER = "higher (about 1 when matched)"
@@ -382,7 +384,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            guide="As membership, for an attacker holding the generator itself; slow on a CPU, so not a default."),
     Metric("utility", "Held-out accuracy/AUC of a small classifier trained on real vs real + synthetic images",
            "higher with synthetic than without", _utility, rows_of=presentation.utility_rows,
-           section_of=presentation.utility_section, needs_labels=True),
+           section_of=presentation.utility_section, needs_labels=True, headline_of=presentation.utility_headline,
+           guide="Read the difference (with synthetic minus real only, same split and seed) and its interval, and "
+                 "only when real only beats the majority class: otherwise the classifier has not learned the task."),
 )}
 DEFAULT = ("fid", "kid", "swd", "prdc", "frd", "two_sample", "diversity", "memorization", "membership")
 
