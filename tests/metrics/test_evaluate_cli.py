@@ -150,3 +150,32 @@ def test_generator_card_describes_the_training_and_then_the_readings(tiny_run: t
     assert main(["evaluate", str(copy), "--n", "12", "--metrics", "swd,memorization", "--holdout", str(data)]) == 0
     card = (copy / "generator.card.md").read_text(encoding="utf-8")
     assert "| swd.mean |" in card and "real vs real" in card and "Copy audit:" in card
+
+
+def test_reconstruction_attack_searches_the_runs_own_generator(tiny_run: tuple[Path, Path], tmp_path: Path,
+                                                               real_scans_dir: Path) -> None:
+    run, data = tiny_run
+    holdout = tmp_path / "holdout"
+    holdout.mkdir()
+    for name in sorted(p.name for p in real_scans_dir.iterdir())[12:40]:  # scans the run did not train on
+        shutil.copy(real_scans_dir / name, holdout / name)
+    assert main(["evaluate", str(run), "--n", "12", "--metrics", "reconstruction", "--holdout", str(holdout),
+                 "--out", str(tmp_path / "eval")]) == 0
+    attack = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]["reconstruction"]["attacks"]
+    assert set(attack) == {"reconstruction"} and 0 <= attack["reconstruction"]["auc"] <= 1
+    assert attack["reconstruction"]["n_members"] >= 10 and attack["reconstruction"]["n_nonmembers"] >= 10
+
+
+def test_utility_of_a_conditional_run_end_to_end(real_classes: tuple[Path, tuple[str, str]], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from braingan.metrics import utility
+
+    data, _ = real_classes
+    run = tmp_path / "run"
+    assert main(["train", str(data), "--out", str(run), "--preset", "fewshot-dcgan", "--conditional", *TINY]) == 0
+    monkeypatch.setattr(utility, "SEEDS", (0, 1))  # a short study: the wiring, not the classifier, is tested
+    monkeypatch.setattr(utility, "EPOCHS", 2)
+    assert main(["evaluate", str(run), "--n", "40", "--metrics", "utility", "--out", str(tmp_path / "eval")]) == 0
+    values = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]["utility"]
+    assert sorted(values["classes"]) == sorted(p.name for p in data.iterdir() if p.is_dir())
+    assert values["seeds"] == 2 and "verdict" in values and sum(values["synthetic_per_class"].values()) > 0

@@ -115,3 +115,19 @@ def test_interval_is_centred_on_the_reading_and_the_floor_matches_a_known_mean()
     low, high = out["interval"]["shift"]
     assert low < 1.0 < high and low < reading < high and high - low < 0.5
     assert abs(out["floor"]["shift"]) < 0.15 and abs(out["at_floor_n"]["shift"] - 1) < 0.2
+
+
+def test_membership_attacks_at_chance_for_new_patients_and_above_it_for_copies(
+        split_scans: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """Members a, non-members b: 'samples' that are other real scans (c) give an attacker nothing;
+    samples that are the training scans themselves give every member away."""
+    a, b, c = split_scans
+    args = ["--real", str(a), "--holdout", str(b), "--metrics", "membership", "--resolution", "32"]
+    assert main(["evaluate", *args, "--fake", str(c), "--out", str(tmp_path / "new")]) == 0
+    new = json.loads((tmp_path / "new" / "metrics.json").read_text())["metrics"]["membership"]["attacks"]
+    for attack in ("dcr", "density_ratio"):
+        low, high = new[attack]["auc_interval"]
+        assert abs(new[attack]["auc"] - 0.5) < 0.2 and low < 0.5 < high, attack
+    assert main(["evaluate", *args, "--fake", str(a), "--out", str(tmp_path / "copies")]) == 0
+    copies = json.loads((tmp_path / "copies" / "metrics.json").read_text())["metrics"]["membership"]["attacks"]
+    assert copies["dcr"]["auc"] > 0.95 and copies["dcr"]["auc_interval"][0] > 0.8

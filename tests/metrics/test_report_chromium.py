@@ -39,8 +39,8 @@ def evaluated_runs(tmp_path_factory: pytest.TempPathFactory, real_classes: tuple
     with pytest.MonkeyPatch.context() as patch:  # a short study: the page, not the classifier, is tested here
         patch.setattr(utility, "SEEDS", (0, 1))
         patch.setattr(utility, "EPOCHS", 2)
-        assert main(["evaluate", str(root / first), "--real", str(data), "--n", "20",
-                     "--metrics", "swd,diversity,memorization,utility",
+        assert main(["evaluate", str(root / first), "--real", str(data), "--n", "20", "--holdout", str(data / second),
+                     "--metrics", "swd,frd,two_sample,diversity,memorization,membership,utility",
                      "--run-per-class", f"{first}={root / first},{second}={root / second}"]) == 0
     return root / first
 
@@ -50,7 +50,8 @@ def test_report_is_self_contained_and_complete(evaluated_runs: Path) -> None:
     page = (evaluated_runs / "report.html").read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)=["']?(?!data:)[a-z]+:""", page)  # nothing fetched from anywhere
     for text in ("Configuration", "Losses", "Samples during training", "Metrics", "Memorization audit",
-                 "Augmentation utility", "swd", "closer to real"):
+                 "Augmentation utility", "swd", "closer to real", "frd", "two_sample.radiomic", "membership.dcr.auc",
+                 "Membership attack", "95% interval", "real vs real", "Utility study:"):
         assert text in page
 
 
@@ -69,6 +70,7 @@ def test_report_renders_in_headless_chromium(evaluated_runs: Path, tmp_path: Pat
     decoded = int(re.search(r'data-decoded="(\d+)"', html).group(1))
     assert images >= 4 and decoded == images  # losses, two sample grids, memorization pairs
     assert "<h2>Augmentation utility</h2>" in html and "real plus synthetic" in html
+    assert "membership.density_ratio.auc" in html and "two_sample.radiomic" in html and "<th>frd</th>" in html
     assert f"braingan report: {evaluated_runs.name}" in html
     shot = tmp_path / "report.png"
     subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", "--window-size=1200,2400",
