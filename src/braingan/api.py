@@ -44,7 +44,14 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Cal
         trainer = Trainer(config, dataset, run_dir, log=log, world=ranks)
         if resume:
             trainer.resume()
-            log(f"resumed {run_dir} at step {trainer.step} of {config.total_steps}")
+            finished = trainer.finished()
+            if finished is not None:  # config.toml and the checkpoint stay as they are
+                log(finished)
+                if ranks.is_main:
+                    trainer.export_generator()
+                return run_dir
+            log(f"resumed {run_dir} at step {trainer.step:,} of {config.total_steps:,} "
+                f"({trainer.step * config.run.batch_size:,} of {config.total_images:,} images shown)")
         elif config.run.init is not None:
             trainer.init_from(Path(config.run.init))
             log(f"G and D start from {config.run.init}")

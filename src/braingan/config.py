@@ -114,7 +114,7 @@ class ModelConfig(Section):
     latent_dim: int = knob(100, "noise dimensions", range="positive")
     g_width: int = knob(256, "generator width (channels)", range="positive")
     d_width: int = knob(64, "discriminator width (channels)", range="positive")
-    conditional: bool = knob(False, "class-conditional G and D (arch dcgan); then `generate --class NAME`")
+    conditional: bool = knob(False, "class-conditional G and D (arch dcgan or fastgan); then `generate --class NAME`")
     g_batchnorm: bool = knob(False, "batch norm in the generator (arch dcgan)")
     d_mbstd: bool = knob(False, "minibatch standard deviation in D, a push toward variety (not the seed's D)")
 
@@ -145,6 +145,8 @@ class LossConfig(Section):
     # and would drive G alone: the ramp lets the adversarial loss shape G first.
     mode_seeking_ramp: int = knob(0, "images shown over which that weight rises from 0 (0: no ramp)",
                                   range="non_negative")
+    d_reconstruction: float = knob(0.0, "weight of D's error redrawing the reals it is shown, FastGAN's "
+                                        "self-supervision (arch fastgan; 0: off)", range="non_negative")
 
 
 @dataclass
@@ -180,6 +182,12 @@ class RunSettings(Section):
     batch_size: int = knob(4, "images per step", range="positive")
     steps_per_epoch: int = knob(3750, "steps between sample grids", range="positive")
     epochs: int = knob(10, "number of epochs", range="non_negative")
+    # The schedule in the field's unit (StyleGAN's kimg); an --epochs given later replaces it.
+    images: int = knob(0, "train until this many images have been shown, in whole steps (0: the schedule is "
+                          "epochs x steps_per_epoch steps)", range="non_negative")
+    minutes: float = knob(0.0, "wall-clock budget: after this many minutes of training (a resumed run's earlier "
+                               "sessions count) stop, checkpoint and export as at the end (0: none)",
+                          range="non_negative")
     seed: int = knob(0, "random seed of the run")
     checkpoint_every: int = knob(500, "steps between checkpoints", range="positive")
     log_every: int = knob(1, "steps between loss reads (each read syncs with the GPU)", range="positive")
@@ -208,7 +216,13 @@ class RunConfig:
 
     @property
     def total_steps(self) -> int:
-        return self.run.steps_per_epoch * self.run.epochs
+        """The schedule in steps: enough to show ``run.images`` images, else epochs x steps_per_epoch."""
+        r = self.run
+        return -(-r.images // r.batch_size) if r.images else r.steps_per_epoch * r.epochs
+
+    @property
+    def total_images(self) -> int:
+        return self.total_steps * self.run.batch_size
 
     def to_dict(self) -> dict[str, Any]:
         return _drop_none(dataclasses.asdict(self))
@@ -223,6 +237,15 @@ class RunConfig:
 # Presets are plain nested dicts of overrides on the defaults above; what each is for, and the
 # measurements behind its settings, are in docs/training.md and benchmarks/RESULTS.md.
 FEWSHOT = {"augment": {"mode": "ada", "p": 0.2, "ada_target": 0.6}, "ema": {"decay": 0.99}}
+FASTGAN: dict[str, Any] = {
+    "data": {"resolution": 128},
+    "model": {"arch": "fastgan", "latent_dim": 128, "g_width": 32, "d_width": 32, "d_mbstd": True},
+    "optim": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "eps": 1e-8},
+    "loss": {"gan": "hinge", "r1_gamma": 0.1, "r1_every": 16, "d_reconstruction": 1.0},
+    "augment": {"mode": "ada", "p": 0.2, "ada_target": 0.6},
+    "ema": {"decay": 0.998},
+    "run": {"batch_size": 32, "steps_per_epoch": 500, "epochs": 20, "checkpoint_every": 500},
+}
 PRESETS: dict[str, dict[str, Any]] = {
     # The Keras notebook, exactly: batch 4, 3,750 steps x 10 epochs, Adam(2e-4, 0.5), BCE.
     "seed": {},
@@ -255,6 +278,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "augment": {"mode": "fixed", "p": 0.5},
         "ema": {"decay": 0.999},
         "run": {"batch_size": 32, "steps_per_epoch": 500, "epochs": 20},
+    },
+    # The fastgan family (models/fastgan.py: FastGAN's layout with StyleGAN2's modulated layers,
+    # class-conditional; its D also redraws the reals it is shown) with FastGAN's hinge loss and
+    # optimiser, ADA, minibatch std, lazy R1 at StyleGAN2-ADA's rule of thumb (gamma = 0.0002 *
+    # pixels / batch) and an EMA generator (StyleGAN2-ADA's half-life of 10,000 images at batch 32).
+    "fastgan": FASTGAN,
+    # The same at 64 px with half the widths, for CPUs.
+    "fastgan-fast": {
+        **FASTGAN,
+        "data": {"resolution": 64},
+        "model": {**FASTGAN["model"], "g_width": 16, "d_width": 16},
+        "loss": {**FASTGAN["loss"], "r1_gamma": 0.05},
+        "run": {"batch_size": 16, "steps_per_epoch": 1500, "epochs": 4, "checkpoint_every": 1500},
     },
 }
 
@@ -303,6 +339,8 @@ def apply_overrides(config: RunConfig, values: dict[str, Any], source: str) -> N
         unknown = [k for k in value if k not in names]
         if unknown:
             raise BrainganError(f"{source}: unknown key '{key}.{unknown[0]}'; known: {', '.join(names)}")
+        if key == "run" and "epochs" in value and "images" not in value:
+            value = {**value, "images": 0}  # a schedule in epochs replaces one in images from a layer below
         try:
             setattr(config, key, dataclasses.replace(section, **value))
         except ConfigError as e:

@@ -74,6 +74,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from braingan import api
+    from braingan.io.generator_files import read_generator_file
 
     checkpoint = args.out / "checkpoints" / "last.pt"
     resume = checkpoint.exists()
@@ -82,9 +83,10 @@ def run_demo(args: argparse.Namespace) -> int:
     start = time.monotonic()
     _train(config, args.out, resume)
     minutes, out, exe = (time.monotonic() - start) / 60, args.out, _braingan()
+    steps = read_generator_file(out).steps  # fewer than the schedule's when --minutes ended it
     print(f"demo written to {out} in {minutes:.1f} minutes: the {config.preset!r} preset "
-          f"({config.model.arch} networks, {config.data.resolution} px) trained {config.total_steps:,} steps "
-          f"({config.total_steps * config.run.batch_size:,} images shown) on the MNI152 template slices.\n"
+          f"({config.model.arch} networks, {config.data.resolution} px) trained {steps:,} steps "
+          f"({steps * config.run.batch_size:,} images shown) on the MNI152 template slices.\n"
           f"how to read it: {out}/samples/step_*.png show the same 10 noise vectors after each epoch, so the "
           "grids show those samples turning from noise into head-shaped slices; a short CPU run like this one "
           "gives the outline and grey/white texture, not sharp anatomy.\n"

@@ -16,10 +16,14 @@ from torch import nn
 
 from braingan.errors import BrainganError
 from braingan.models.dcgan import DCDiscriminator, DCGenerator
+from braingan.models.fastgan import FastGenerator
+from braingan.models.fastgan_discriminator import FastDiscriminator
 from braingan.models.seed_dcgan import SeedDiscriminator, SeedGenerator
 
-GENERATORS: dict[str, type[nn.Module]] = {"seed_dcgan": SeedGenerator, "dcgan": DCGenerator}
-DISCRIMINATORS: dict[str, type[nn.Module]] = {"seed_dcgan": SeedDiscriminator, "dcgan": DCDiscriminator}
+GENERATORS: dict[str, type[nn.Module]] = {"seed_dcgan": SeedGenerator, "dcgan": DCGenerator,
+                                          "fastgan": FastGenerator}
+DISCRIMINATORS: dict[str, type[nn.Module]] = {"seed_dcgan": SeedDiscriminator, "dcgan": DCDiscriminator,
+                                              "fastgan": FastDiscriminator}
 
 
 def build_generator(arch: str, **kwargs: Any) -> nn.Module:

@@ -53,6 +53,8 @@ def discriminator_kwargs(config: RunConfig, num_classes: int, world: World) -> d
     kwargs: dict[str, Any] = {"resolution": config.data.resolution, "width": m.d_width, "num_classes": num_classes}
     if m.d_mbstd:
         kwargs["mbstd_group"] = math.gcd(MBSTD_GROUP, config.run.batch_size // world.size)
+    if config.loss.d_reconstruction:  # a family without decoders refuses the option by name
+        kwargs["reconstruct"] = True
     return kwargs
 
 
@@ -84,7 +86,7 @@ def build_training(config: RunConfig, num_classes: int, world: World) -> Trainin
     return TrainingParts(
         models=models,
         step_models=GanModels(world.wrap(G), world.wrap(D), models.opt_g, models.opt_d),
-        loss=get_loss(config.loss.gan),
+        loss=get_loss(config.loss.gan, config.loss.d_reconstruction),
         ema=EMA(G, config.ema.decay) if config.ema.decay else None,
         ada=(AdaptiveP(a.p, a.ada_target, a.ada_every, a.ada_images, run.batch_size, mean_over_ranks=world.mean)
              if a.mode == "ada" else None),

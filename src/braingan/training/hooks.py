@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from braingan.training.loop import Trainer
 
 GRID_ROWS, GRID_COLS = 2, 5  # the seed's sample_images
+LONG_ON_CPU = 3600.0  # seconds: a run estimated longer than this on a CPU, without a budget, is called long
 LossRows = list[dict[str, float]]
 
 
@@ -84,13 +85,19 @@ class LossLogHook(Hook):
     def losses(self, trainer: Trainer, rows: LossRows) -> None:
         self.log.append(rows)
         last = rows[-1]
+        # The bar itself shows images shown, images/s and the schedule's time left; a budget may end sooner.
+        budget = trainer.budget_left
         trainer.bar.set_postfix(d_loss=f"{last['d_loss']:.3f}", g_loss=f"{last['g_loss']:.3f}",
-                                img_s=f"{last['images_per_s']:.1f}")
-        total, now = trainer.config.total_steps, time.monotonic()
-        if trainer.bar.disable and (now - self.last_line >= trainer.config.run.progress_every or trainer.step == total):
+                                **({"budget_left": duration(budget)} if budget is not None else {}))
+        c, now = trainer.config, time.monotonic()
+        ending = trainer.step == c.total_steps or trainer.stopping
+        if trainer.bar.disable and (now - self.last_line >= c.run.progress_every or ending):
             self.last_line = now
-            trainer.log(f"step {trainer.step}/{total}: d_loss {last['d_loss']:.3f}, g_loss {last['g_loss']:.3f}, "
-                        f"{last['images_per_s']:.1f} images/s")
+            left = trainer.time_left()
+            trainer.log(f"step {trainer.step}/{c.total_steps}: d_loss {last['d_loss']:.3f}, "
+                        f"g_loss {last['g_loss']:.3f}, {kimg(trainer.step * c.run.batch_size, c.total_images)} kimg, "
+                        f"{last['images_per_s']:.1f} images/s"
+                        + ("" if ending or left is None else f", about {duration(left)} left"))
 
     def end(self, trainer: Trainer) -> None:
         rows = self.log.read()
@@ -99,7 +106,7 @@ class LossLogHook(Hook):
 
 
 class SampleGrids(Hook):
-    """samples/step_XXXXXX.png at the end of every epoch, from noise fixed for the whole run."""
+    """samples/step_XXXXXX.png at the end of every epoch (and of the run), from noise fixed for the whole run."""
 
     def __init__(self, trainer: Trainer) -> None:
         # From its own generator, so drawing it never shifts training's random stream.
@@ -108,10 +115,17 @@ class SampleGrids(Hook):
         self.z = torch.randn(n, trainer.config.model.latent_dim, generator=fixed).to(trainer.device)
         self.labels = (torch.arange(n) % len(trainer.class_names)).to(trainer.device)
 
-    @torch.no_grad()
     def step_end(self, trainer: Trainer) -> None:
-        if trainer.step % trainer.config.run.steps_per_epoch:
-            return
+        if trainer.step % trainer.config.run.steps_per_epoch == 0:
+            self.draw(trainer)
+
+    def end(self, trainer: Trainer) -> None:
+        """A last grid when the run ends between epochs (a schedule in images, a budget, a stop)."""
+        if trainer.step % trainer.config.run.steps_per_epoch and trainer.step > trainer.session_step:
+            self.draw(trainer)
+
+    @torch.no_grad()
+    def draw(self, trainer: Trainer) -> None:
         G = trainer.sampler
         training = G.training
         G.eval()
@@ -120,9 +134,93 @@ class SampleGrids(Hook):
         save_png(trainer.run_dir / "samples" / f"step_{trainer.step:06d}.png", grid(images, GRID_ROWS, GRID_COLS))
 
 
+class TimeEstimate(Hook):
+    """One line, seconds into a run, of how long its schedule takes on this device, at the pace of
+    its first warm steps; and plainly when that is long for a CPU. It times the run's own steps
+    (none are added), so a short run is not slowed: it ends before the line."""
+
+    warmup_steps = 2  # the first steps allocate memory and pick kernels: not timed
+    window = 5.0  # seconds of steps timed after them
+
+    def __init__(self) -> None:
+        self.mark: tuple[float, int] | None = None  # (clock, step) where the timing began
+        self.said = False
+
+    def step_end(self, trainer: Trainer) -> None:
+        if self.said or trainer.stopping or trainer.step >= trainer.config.total_steps:
+            return
+        if self.mark is None:
+            if trainer.step - trainer.session_step >= self.warmup_steps:
+                self.mark = (_synced_clock(trainer), trainer.step)
+            return
+        if time.perf_counter() - self.mark[0] < self.window:
+            return
+        seconds_per_step = (_synced_clock(trainer) - self.mark[0]) / (trainer.step - self.mark[1])
+        self.said = True
+        for line in estimate(trainer, seconds_per_step):
+            trainer.say(line)
+
+
+def estimate(trainer: Trainer, seconds_per_step: float) -> list[str]:
+    """What TimeEstimate prints: the time the rest of the schedule takes at ``seconds_per_step``,
+    what a budget cuts it to, and advice when a CPU would be busy for hours."""
+    c = trainer.config
+    batch, rate = c.run.batch_size, c.run.batch_size / seconds_per_step
+    seconds_left = (c.total_steps - trainer.step) * seconds_per_step
+    seconds = trainer.trained_seconds - trainer.seconds + seconds_left  # this session's, start to end
+    images = (f"{c.total_images:,} images" if trainer.session_step == 0
+              else f"the {(c.total_steps - trainer.session_step) * batch:,} images left of {c.total_images:,}")
+    line = f"about {duration(seconds)} on {_device_name(trainer)} at {_rate(rate)} img/s for {images}"
+    budget = trainer.budget_left
+    if budget is None:
+        line += " (use --minutes to cap it)"
+    elif budget < seconds_left:
+        shown = trainer.step * batch + budget * rate
+        line += f"; the {c.run.minutes:g}-minute budget (--minutes) stops it at about {shown:,.0f} images"
+    lines = [line]
+    if budget is None and trainer.device.type == "cpu" and seconds > LONG_ON_CPU:
+        lines.append(f"that is a long run for a CPU ({duration(seconds)}): cap it with --minutes M, train at 64 px "
+                     "(--preset fewshot-fast), or train on a GPU")
+    return lines
+
+
+def duration(seconds: float) -> str:
+    """'17 h 2 min', '12 min', '40 s'."""
+    if seconds < 59.5:
+        return f"{max(round(seconds), 1)} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def kimg(images: int, total: int) -> str:
+    """'12.3/150.0' thousands of images shown; three decimals for schedules under 10,000 images."""
+    digits = 1 if total >= 10_000 else 3
+    return f"{images / 1000:,.{digits}f}/{total / 1000:,.{digits}f}"
+
+
+def _rate(images_per_s: float) -> str:
+    return f"{images_per_s:,.0f}" if images_per_s >= 100 else f"{images_per_s:.1f}"
+
+
+def _device_name(trainer: Trainer) -> str:
+    device = trainer.device
+    name = str(device.type)
+    if device.type == "cuda":
+        name = f"{name} ({torch.cuda.get_device_name(device)})"
+    return f"{trainer.world.size} x {name}" if trainer.world.distributed else name
+
+
+def _synced_clock(trainer: Trainer) -> float:
+    """perf_counter() once the device has finished the queued steps (CUDA runs ahead of Python)."""
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize(trainer.device)
+    return time.perf_counter()
+
+
 def default_hooks(trainer: Trainer) -> list[Hook]:
     """In this order: health before anything is written; at the end the checkpoint, then the
     generator files, then the loss plot."""
     if not trainer.world.is_main:
         return [HealthCheck()]
-    return [HealthCheck(), Checkpoints(), GeneratorExport(), LossLogHook(trainer), SampleGrids(trainer)]
+    return [HealthCheck(), Checkpoints(), GeneratorExport(), LossLogHook(trainer), SampleGrids(trainer),
+            TimeEstimate()]

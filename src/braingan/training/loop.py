@@ -54,7 +54,10 @@ class Trainer:
         self.labels = labels.to(self.device)
         self.step = 0
         self.saved_step: int | None = None  # the step of the checkpoint on disk, if any
-        self.stopping = False  # a stop signal was agreed on: the run ends after this step
+        self.stopping = False  # a stop signal or the time budget was agreed on: the run ends after this step
+        self.seconds = 0.0  # seconds trained by the run's earlier sessions (what --minutes budgets, with this one)
+        self.session_start: float | None = None  # perf_counter() when this session's loop started
+        self.session_step = 0  # the step it started from
         # Batch indices and noise: one stream, identical on every rank (each keeps its slice).
         self.batch_rng = torch.Generator(self.device).manual_seed(config.run.seed)
         self.world.seed_dropout(config.run.seed, self.step)
@@ -71,6 +74,7 @@ class Trainer:
         m = self.models
         return {
             "step": self.step,
+            "seconds": self.trained_seconds,
             "config": self.config.to_dict(),
             "class_names": self.class_names,
             "generator": m.generator.state_dict(),
@@ -108,6 +112,7 @@ class Trainer:
                                 f"({str(e).splitlines()[0]})") from e
         set_rng_state(state["rng"])
         self.step = state["step"]
+        self.seconds = float(state.get("seconds", 0.0))  # older checkpoints did not count
         try:
             self.batch_rng.set_state(state["rng"].get("batch"))
         except (TypeError, RuntimeError):  # an older checkpoint, or one written on another device type
@@ -142,6 +147,57 @@ class Trainer:
         if self.ema:  # fresh class heads start equal to the live generator's
             self.ema.average.load_state_dict(self.models.generator.state_dict())
             _transfer(self.ema.average, weights("ema" if "ema" in state else "generator"), path)
+
+    # -- time ---------------------------------------------------------------------------------
+
+    @property
+    def trained_seconds(self) -> float:
+        """Wall-clock seconds of training in this run, its earlier sessions included."""
+        session = 0.0 if self.session_start is None else time.perf_counter() - self.session_start
+        return self.seconds + session
+
+    @property
+    def budget_left(self) -> float | None:
+        """Seconds left of the ``run.minutes`` budget; None without one."""
+        minutes = self.config.run.minutes
+        return max(0.0, minutes * 60 - self.trained_seconds) if minutes else None
+
+    def time_left(self) -> float | None:
+        """Seconds until the run ends: the rest of the schedule at this session's mean pace, or
+        the rest of the budget when that is sooner; None before the first step without a budget."""
+        done, budget = self.step - self.session_step, self.budget_left
+        if not done or self.session_start is None:
+            return budget
+        schedule = (self.config.total_steps - self.step) * (time.perf_counter() - self.session_start) / done
+        return schedule if budget is None else min(schedule, budget)
+
+    @property
+    def out_of_time(self) -> bool:
+        return self.budget_left == 0.0
+
+    def finished(self) -> str | None:
+        """Why a resumed run has nothing left to train (at or past the end of its schedule, or its
+        budget spent), or None."""
+        c, step = self.config, self.step
+        longer = "a longer schedule (--images or --epochs)"
+        if step > c.total_steps:
+            why = (f"is at step {step:,} ({step * c.run.batch_size:,} images shown), already past the schedule "
+                   f"it was resumed with ({c.total_steps:,} steps, {c.total_images:,} images)")
+        elif step == c.total_steps:
+            why = f"has finished its schedule ({c.total_steps:,} steps, {c.total_images:,} images)"
+        elif self.out_of_time:
+            why = (f"has spent its {c.run.minutes:g}-minute budget ({self.seconds:,.0f} s trained, "
+                   f"step {step:,} of {c.total_steps:,})")
+            longer = "a larger --minutes (0: no budget)"
+        else:
+            return None
+        return (f"{self.run_dir} {why}: nothing to train; the generator is exported from step {step:,}. "
+                f"To train on, resume with {longer}.")
+
+    def say(self, message: str) -> None:
+        """Log a line without tearing the progress bar (it is cleared, then redrawn)."""
+        with tqdm.external_write_mode():
+            self.log(message)
 
     @property
     def augment_p(self) -> float:
@@ -189,9 +245,13 @@ class Trainer:
         total = self.config.total_steps
         local = self.world.local_batch(r.batch_size)
         pending: list[tuple[int, StepStats, float]] = []
-        last_time, last_step = time.perf_counter(), self.step
+        self.session_start, self.session_step = time.perf_counter(), self.step
+        last_time, last_step = self.session_start, self.step
+        timed_out = False
         quiet = None if self.world.is_main else True  # None: on when the output is a terminal
-        self.bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True, disable=quiet)
+        # Counted in images: tqdm then shows images shown (k), images/s and the schedule's time left.
+        self.bar = tqdm(total=total * r.batch_size, initial=self.step * r.batch_size, unit="img", unit_scale=True,
+                        dynamic_ncols=True, disable=quiet)
         self._call("start")
         with catch_stop_signals() as stop, self.bar:
             while self.step < total:
@@ -199,21 +259,31 @@ class Trainer:
                 stats = self._train_one(local)
                 self.step += 1
                 pending.append((self.step, stats, p))
-                self.bar.update(1)
+                self.bar.update(r.batch_size)
+                over = self.out_of_time
                 # Under torchrun the ranks read losses and decide to stop together, at the same
-                # steps; losses are read before every checkpoint, so no NaN state is saved.
+                # steps (each rank's clock may differ: any rank out of time stops all); losses are
+                # read before every checkpoint, so no NaN state is saved.
                 flush = (len(pending) >= r.log_every or self.step == total or self.step % r.checkpoint_every == 0
-                         or (stop and not self.world.distributed))
-                self.stopping = self.world.agree(bool(stop)) if flush else False
+                         or ((stop or over) and not self.world.distributed))
+                signalled = self.world.agree(bool(stop)) if flush else False
+                timed_out = self.world.agree(over) if flush and r.minutes else False
+                self.stopping = signalled or timed_out
                 if flush:
                     now = time.perf_counter()
                     rate = (self.step - last_step) * r.batch_size / max(now - last_time, 1e-9)
                     self._call("losses", self._read_losses(pending, rate))
                     pending, last_time, last_step = [], now, self.step
                 self._call("step_end")
-                if self.stopping:
+                if signalled:
                     self._call("end")
                     raise TrainingInterrupted(stop.signum or signal.SIGTERM, self.step)
+                if timed_out:
+                    break
+        if timed_out:
+            self.log(f"the {r.minutes:g}-minute budget (--minutes) is spent at step {self.step:,} of {total:,} "
+                     f"({self.step * r.batch_size:,} of {self.config.total_images:,} images): saving the checkpoint "
+                     "and the generator as at the end of the schedule")
         self._call("end")
 
     def _train_one(self, local: slice) -> StepStats:

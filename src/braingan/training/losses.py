@@ -1,7 +1,8 @@
-"""GAN losses on discriminator logits, selected by name in the config."""
+"""GAN losses on discriminator logits, selected by name in the config, and the weight of D's own term."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,9 @@ from braingan.errors import BrainganError
 class GanLoss:
     discriminator: Callable[[Tensor, Tensor], Tensor]  # (real logits, fake logits) -> loss
     generator: Callable[[Tensor], Tensor]  # fake logits -> loss
+    # Weight of D's error redrawing the reals it is shown (FastGAN's self-supervision,
+    # models/self_supervision.py), added to D's loss; 0 is off.
+    d_reconstruction: float = 0.0
 
 
 def _bce_discriminator(real: Tensor, fake: Tensor) -> Tensor:
@@ -52,7 +56,7 @@ LOSSES: dict[str, GanLoss] = {
 }
 
 
-def get_loss(name: str) -> GanLoss:
+def get_loss(name: str, d_reconstruction: float = 0.0) -> GanLoss:
     if name not in LOSSES:
         raise BrainganError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
-    return LOSSES[name]
+    return dataclasses.replace(LOSSES[name], d_reconstruction=d_reconstruction)

@@ -63,8 +63,14 @@ def train_step(models: GanModels, loss: GanLoss, real: Tensor, z: Tensor, labels
         # cannot be differentiated again).
         real_shown = shown[:n].detach().requires_grad_(True)
         shown = torch.cat([real_shown, shown[n:]])
-    logits = D(shown, torch.cat([labels, labels]))
+    both = torch.cat([labels, labels])
+    if loss.d_reconstruction:  # the same forward also redraws the reals (models/self_supervision.py)
+        logits, redrawn = D(shown, both, reconstruct=n)
+    else:
+        logits = D(shown, both)
     d_loss = loss.discriminator(logits[:n], logits[n:])
+    if loss.d_reconstruction:
+        d_loss = d_loss + loss.d_reconstruction * redrawn
     if options.r1_weight:
         d_loss = d_loss + options.r1_weight * r1_penalty(logits[:n], real_shown)
     models.opt_d.zero_grad(set_to_none=True)
