@@ -11,6 +11,8 @@ scorer of index sets, which ``metrics.protocol`` re-scores for floors and interv
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 
@@ -20,7 +22,12 @@ from braingan.metrics.protocol import Scorer, counts
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^1/2)."""
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", linalg.LinAlgWarning)
+        try:
+            covmean = linalg.sqrtm(sigma1 @ sigma2)
+        except linalg.LinAlgWarning:  # collinear features (radiomic ones can be): the nudged product below
+            covmean = np.full_like(sigma1, np.nan)
     if not np.isfinite(covmean).all():  # singular product: nudge the diagonals
         offset = np.eye(len(sigma1)) * 1e-6
         covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
