@@ -48,7 +48,7 @@ def test_two_folders_of_real_scans_score_at_their_floor(split_scans: tuple[Path,
     assert m["swd"]["mean"] < 2 * m["swd"]["at_floor_n"]["mean"]
     assert m["frd"]["value"] < 3 * m["frd"]["floor"]["value"] + 5
     assert 0.7 < m["diversity"]["ratio"] < 1.4
-    for name in ("swd", "frd", "prdc", "diversity"):
+    for name in ("swd", "frd", "prdc", "diversity", "two_sample"):
         assert m[name]["floor"] and m[name]["interval"] and m[name]["at_floor_n"], name
     table = capsys.readouterr().out
     assert "real vs real" in table and "two_sample.radiomic" in table

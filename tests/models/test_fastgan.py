@@ -52,16 +52,11 @@ def test_depth_and_width_set_the_size_and_bad_options_are_refused():
         build_discriminator("fastgan", resolution=32, width=4, depth=0)
 
 
-def test_conditional_output_depends_on_the_label_and_one_class_is_unconditional(small_mri):
+def test_a_conditional_generator_needs_labels_and_one_class_is_unconditional():
+    """(That the label changes G's output and D's judgement: test_registry, for every family.)"""
     torch.manual_seed(0)
     G = build_generator("fastgan", resolution=32, width=4, num_classes=3, latent_dim=16)
-    D = build_discriminator("fastgan", resolution=32, width=4, num_classes=3)
-    z = torch.randn(1, 16).repeat(3, 1)
-    labels = torch.arange(3)
-    images = G(z, labels)
-    assert not torch.allclose(images[0], images[1]) and not torch.allclose(images[1], images[2])
-    scan = scans(small_mri, 32)[:1].repeat(3, 1, 1, 1)
-    assert len(set(D(scan, labels).tolist())) == 3  # the same scan judged as each class
+    z = torch.randn(3, 16)
     with pytest.raises(ValueError, match="needs labels"):
         G(z)
     for num_classes in (0, 1):  # no class head at all: nothing for a label to change

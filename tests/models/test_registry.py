@@ -43,3 +43,22 @@ def test_minibatch_std_refuses_a_batch_its_groups_do_not_divide():
     assert layer(torch.randn(8, 3, 4, 4)).shape == (8, 4, 4, 4)
     with pytest.raises(ValueError, match="a batch of 6 does not split into groups of 4"):
         layer(torch.randn(6, 3, 4, 4))
+
+
+CONDITIONAL = sorted(set(GENERATORS) - {"seed_dcgan"})  # the seed's networks refuse classes (test_dcgan)
+
+
+@pytest.mark.parametrize("arch", CONDITIONAL)
+def test_conditional_output_depends_on_the_label(arch, small_mri):
+    from braingan.config import DataConfig
+    from braingan.data import load_dataset
+
+    torch.manual_seed(0)
+    G = build_generator(arch, resolution=32, width=4, num_classes=3, latent_dim=16)
+    D = build_discriminator(arch, resolution=32, width=4, num_classes=3)
+    z = torch.randn(1, 16).repeat(3, 1)
+    labels = torch.arange(3)
+    images = G(z, labels)
+    assert not torch.allclose(images[0], images[1]) and not torch.allclose(images[1], images[2])
+    scan = load_dataset(DataConfig(path=str(small_mri), resolution=32), log=lambda _: None).images[:1]
+    assert len(set(D(scan.repeat(3, 1, 1, 1), labels).tolist())) == 3  # one real scan judged as each class

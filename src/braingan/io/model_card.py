@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from braingan import __version__
+from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_text
+from braingan.metrics.result import Paragraph
 
 if TYPE_CHECKING:
     from braingan.config import RunConfig
@@ -71,7 +73,7 @@ def _trained(folder: Path, generator: dict) -> list[str]:
     if (folder / "config.toml").is_file():
         try:
             config = RunConfig.from_dict(load_toml(folder / "config.toml"), str(folder / "config.toml"))
-        except Exception as e:  # a card is written at every export: an unreadable config is said, not fatal
+        except BrainganError as e:  # a card is written at every export: an unreadable config is said, not fatal
             lines += ["", f"(config.toml not readable: {e})"]
         else:
             values = config.to_dict()
@@ -86,7 +88,7 @@ def _trained(folder: Path, generator: dict) -> list[str]:
 
 
 def _readings(metrics: dict) -> list[str]:
-    from braingan.metrics.registry import result_of
+    from braingan.metrics.registry import METRICS, result_of
 
     lines = ["## Measured quality and privacy", "",
              f"{metrics.get('n_fake')} samples against {metrics.get('n_real')} real scans at "
@@ -104,8 +106,8 @@ def _readings(metrics: dict) -> list[str]:
             continue
         lines += [f"| {name}{'.' + row.label if row.label else ''} | {row.value} | {row.interval} | {row.floor} | "
                   f"{row.at_floor_n} | {row.better} |" for row in result.rows if row.better is not None]
-        privacy += [block.text for block in result.headline if hasattr(block, "text")
-                    and name in ("memorization", "membership")]
+        if name in METRICS and METRICS[name].privacy:
+            privacy += [block.text for block in result.headline if isinstance(block, Paragraph)]
     if privacy:
         lines += ["", *privacy]
     return lines

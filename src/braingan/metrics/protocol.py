@@ -91,6 +91,8 @@ def resample_groups(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _summary(draws: list[Mapping[str, float]]) -> dict[str, np.ndarray]:
+    if not draws:
+        return {}
     keys = [k for k in draws[0] if all(d.get(k) is not None and np.isfinite(d[k]) for d in draws)]
     return {k: np.array([d[k] for d in draws], dtype=np.float64) for k in keys}
 
@@ -99,7 +101,8 @@ def uncertainty(score: Scorer, pool: Pool, protocol: Protocol = STANDARD,
                 reading: Mapping[str, float] | None = None) -> dict[str, dict]:
     """{"floor": {key: mean}, "floor_spread": {key: std}, "at_floor_n": {key: mean},
     "interval": {key: [low, high]}} for every reading ``score`` returns; the interval is centred
-    on ``reading`` (default: the score of the whole sets)."""
+    on ``reading`` (default: the score of the whole sets). With no bootstrap draws (a metric with
+    an interval of its own), floors only."""
     rng = np.random.default_rng(protocol.seed)
     floor, matched = [], []
     for _ in range(protocol.floor_draws):
@@ -108,17 +111,21 @@ def uncertainty(score: Scorer, pool: Pool, protocol: Protocol = STANDARD,
         matched.append(score(a, pool.n_real + rng.choice(pool.n_fake, min(len(b), pool.n_fake), replace=False)))
     boot = [score(resample_groups(pool.groups, rng) if protocol.resample_real else pool.real,
                   pool.n_real + rng.integers(0, pool.n_fake, pool.n_fake)) for _ in range(protocol.bootstrap)]
-    reading = reading if reading is not None else score(pool.real, pool.fake)
-    out: dict[str, dict] = {"floor": {}, "floor_spread": {}, "at_floor_n": {}, "interval": {}}
+    out: dict[str, dict] = {"floor": {}, "floor_spread": {}, "at_floor_n": {}}
+    if protocol.floor_draws:
+        out["floor_n"] = {"reference": int(len(a)), "compared": int(len(b))}
     for key, values in _summary(floor).items():
         out["floor"][key], out["floor_spread"][key] = float(values.mean()), float(values.std())
     for key, values in _summary(matched).items():
         out["at_floor_n"][key] = float(values.mean())
+    if not protocol.bootstrap:
+        return out
+    reading = reading if reading is not None else score(pool.real, pool.fake)
+    out["interval"] = {}
     for key, values in _summary(boot).items():
         if reading.get(key) is not None and np.isfinite(reading[key]):
             half = Z * float(values.std(ddof=1)) if len(values) > 1 else 0.0
             out["interval"][key] = [float(reading[key]) - half, float(reading[key]) + half]
-    out["floor_n"] = {"reference": int(len(a)), "compared": int(len(b))}
     out["interval_over"] = (f"{protocol.bootstrap} bootstrap draws of "
                             + ("real scans (by scan group) and samples" if protocol.resample_real
                                else "the samples, the real scans held fixed"))

@@ -105,6 +105,7 @@ class Metric:
     scorer: Callable[[EvalInputs], Scorer] | None = None
     protocol_of: Callable[[Protocol], Protocol] | None = None  # this metric's draws, where they differ
     guide: str = ""  # how to read it, in a sentence or two, for the report
+    privacy: bool = False  # a privacy reading: the generator card quotes its headline
 
     def uncertainty(self, inputs: EvalInputs, values: Mapping[str, Any]) -> dict[str, Any]:
         """Floors and intervals of the readings in ``values`` (nothing without a scorer or a protocol)."""
@@ -249,31 +250,33 @@ def _frd(x: EvalInputs) -> Measured:
     return {"value": _full(x, _frd_scorer)["value"], "features": radiomics.DESCRIPTION}, {}
 
 
-def _two_sample(x: EvalInputs) -> Measured:
-    """The classifier two-sample test in each feature space at hand, with its own (Wilson)
-    interval; its floor and its samples-at-that-n from halves of the real set, as for the others."""
-    from braingan.metrics.protocol import halves
-    from braingan.metrics.two_sample import two_sample_test
-
+def _two_sample_spaces(x: EvalInputs) -> dict[str, np.ndarray]:
+    """The pooled features the two-sample test runs in: radiomic always, Inception when at hand."""
     spaces = {"radiomic": _radiomic_pool(x)}
     if x.extractor is not None:
         spaces["inception"] = x.inception_pool()
+    return spaces
+
+
+def _two_sample_scorer(x: EvalInputs) -> Scorer:
+    from braingan.metrics.two_sample import two_sample_test
+
+    spaces = _two_sample_spaces(x)
+    return lambda ref, cand: {space: two_sample_test(f[ref], f[cand]).accuracy for space, f in spaces.items()}
+
+
+def _two_sample(x: EvalInputs) -> Measured:
+    """The classifier two-sample test in each feature space, with its own (Wilson) interval; its
+    floor comes from the protocol's halves, as for the others."""
+    from braingan.metrics.two_sample import two_sample_test
+
     pool = x.pool
-    values: dict[str, Any] = {"interval": {}, "floor": {}, "floor_spread": {}, "at_floor_n": {}}
-    draws = x.protocol.floor_draws if x.protocol is not None else 0
-    rng = np.random.default_rng(x.protocol.seed if x.protocol is not None else 0)
-    splits = [halves(pool.groups, rng) for _ in range(draws)]
-    for space, features in spaces.items():
+    values: dict[str, Any] = {"interval": {}}
+    for space, features in _two_sample_spaces(x).items():
         result = two_sample_test(features[pool.real], features[pool.fake])
         values[space] = result.accuracy
         values["interval"][space] = list(result.interval)
         values[f"{space}_per_class"] = result.n_per_class
-        if splits:
-            floor = [two_sample_test(features[a], features[b], seed=i).accuracy for i, (a, b) in enumerate(splits)]
-            matched = [two_sample_test(features[a], features[pool.n_real + rng.choice(pool.n_fake, min(len(b),
-                       pool.n_fake), replace=False)], seed=i).accuracy for i, (a, b) in enumerate(splits)]
-            values["floor"][space], values["floor_spread"][space] = float(np.mean(floor)), float(np.std(floor))
-            values["at_floor_n"][space] = float(np.mean(matched))
     values["classifier"] = "L2 logistic regression, 5-fold cross-validated, classes balanced"
     values["interval_over"] = "Wilson interval of the held-out predictions"
     return values, {}
@@ -363,24 +366,25 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
                  "filtered textures); read it beside 'real vs real' at the same n."),
     Metric("two_sample", "Accuracy of a classifier telling samples from real scans on held-out images (C2ST)",
            _TWO_SAMPLE_BETTER, _two_sample, readings=dict.fromkeys(("radiomic", "inception"), _TWO_SAMPLE_BETTER),
-           uses_inception_if_available=True, headline_of=presentation.two_sample_headline,
+           uses_inception_if_available=True, headline_of=presentation.two_sample_headline, scorer=_two_sample_scorer,
+           protocol_of=lambda p: replace(p, bootstrap=0),  # its interval is its own
            guide="0.5: the classifier cannot tell samples from real scans; 1.0: it always can; well below 0.5: "
                  "the samples are copies of real scans (a copy's twin sits in the training fold)."),
     Metric("memorization", "Generated images closer to a training image than distinct real scans come to each other",
            "fewer", _memorization, rows_of=presentation.memorization_rows,
-           section_of=presentation.memorization_section, reads_holdout=True,
+           section_of=presentation.memorization_section, reads_holdout=True, privacy=True,
            headline_of=presentation.memorization_headline,
            guide="Read the flagged fraction beside the base rate of held-out real scans (--holdout): far more "
                  "samples flagged than new patients' scans means the generator copies."),
     Metric("membership", "Membership inference from the samples alone: distance to the closest sample (GAN-Leaks "
            "black-box) and a density ratio (DOMIAS), on training vs held-out real scans", _MEMBERSHIP_BETTER_ALL,
-           _membership, rows_of=presentation.membership_rows, reads_holdout=True, needs_holdout=True,
+           _membership, rows_of=presentation.membership_rows, reads_holdout=True, needs_holdout=True, privacy=True,
            headline_of=presentation.membership_headline,
            guide="AUC 0.5 and a TPR equal to the FPR are chance: an attacker learns nothing about who was in the "
                  "training set. An interval above 0.5 means the samples give patients away."),
     Metric("reconstruction", "GAN-Leaks membership attack that searches the generator's latent space for each scan",
            _MEMBERSHIP_BETTER_ALL, _reconstruction, rows_of=presentation.membership_rows, reads_holdout=True,
-           needs_holdout=True, inverts_generator=True, headline_of=presentation.membership_headline,
+           needs_holdout=True, inverts_generator=True, privacy=True, headline_of=presentation.membership_headline,
            guide="As membership, for an attacker holding the generator itself; slow on a CPU, so not a default."),
     Metric("utility", "Held-out accuracy/AUC of a small classifier trained on real vs real + synthetic images",
            "higher with synthetic than without", _utility, rows_of=presentation.utility_rows,
