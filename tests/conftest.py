@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+import braingan
 from braingan.config import RunConfig, preset
 from braingan.data.demo import load_demo_slices
 
@@ -128,3 +130,28 @@ def tiny_config(data: Path | None, steps: int = 6, **train: object) -> RunConfig
 
 
 __all__ = ["RunConfig", "tiny_config"]
+
+
+# The hostile-input table's fixtures (tests/hostile.py).
+HANG_LIMIT_S = 60  # a case still running after this is a hang, and fails
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, real_scans: RealScans) -> Path:
+    data = tmp_path_factory.mktemp("data")
+    for path in real_scans.distinct[:3]:
+        shutil.copy(path, data / path.name)
+    config = tiny_config(data, steps=2)
+    config.data.cache = False
+    return braingan.train(config, tmp_path_factory.mktemp("runs") / "run", log=lambda _: None)
+
+
+@pytest.fixture
+def hang_guard():
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"still running after {HANG_LIMIT_S} s: a hang")
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(HANG_LIMIT_S)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
