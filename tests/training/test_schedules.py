@@ -46,6 +46,7 @@ def test_images_trains_exactly_the_matching_steps(small_mri, tmp_path):
     assert [r["d_loss"] for r in LossLog(by_steps / "log.csv").read()] == \
            [r["d_loss"] for r in LossLog(by_images / "log.csv").read()]
     assert samples(by_images) == ["step_000004.png", "step_000006.png"]  # the last grid between two epochs
+    assert [r["kimg"] for r in LossLog(by_images / "log.csv").read()] == [0.004 * s for s in range(1, 7)]
     config.run.images = 21  # rounded up to whole steps
     assert (config.total_steps, config.total_images) == (6, 24)
 

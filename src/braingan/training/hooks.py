@@ -75,7 +75,7 @@ class LossLogHook(Hook):
     """log.csv rows, the progress bar's numbers, a line now and then without a terminal, losses.png."""
 
     def __init__(self, trainer: Trainer) -> None:
-        self.log = LossLog(trainer.run_dir / "log.csv")
+        self.log = LossLog(trainer.run_dir / "log.csv", trainer.config.run.batch_size)
         self.last_line = 0.0  # when the last progress line was printed (set at start)
 
     def start(self, trainer: Trainer) -> None:
