@@ -117,6 +117,11 @@ class ModelConfig(Section):
     conditional: bool = knob(False, "class-conditional G and D (arch dcgan or fastgan); then `generate --class NAME`")
     g_batchnorm: bool = knob(False, "batch norm in the generator (arch dcgan)")
     d_mbstd: bool = knob(False, "minibatch standard deviation in D, a push toward variety (not the seed's D)")
+    # Family options at the fastgan family's own defaults; another value is passed to the family,
+    # which refuses it by name if it has no such option.
+    g_depth: int = knob(2, "convolutions per generator level (arch fastgan)", range="positive")
+    mapping_layers: int = knob(2, "layers of the mapping network from noise to style (arch fastgan)",
+                               range="non_negative")
 
 
 @dataclass

@@ -6,13 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from braingan.config import DataConfig
+from braingan.config import DataConfig, preset
 from braingan.data import load_dataset
 from braingan.errors import BrainganError
 from braingan.models import build_discriminator, build_generator
 from braingan.models.excitation import SkipLayerExcitation
 from braingan.models.modulated_conv import ModulatedConv2d
 from braingan.models.self_supervision import quadrant
+from braingan.training.distributed import World
+from braingan.training.factory import check_networks, generator_kwargs
 
 
 def scans(folder, resolution: int) -> torch.Tensor:
@@ -50,6 +52,18 @@ def test_depth_and_width_set_the_size_and_bad_options_are_refused():
         build_discriminator("fastgan", resolution=16, width=4)
     with pytest.raises(BrainganError, match="depth must be at least 1, not 0"):
         build_discriminator("fastgan", resolution=32, width=4, depth=0)
+
+
+def test_depth_and_mapping_come_from_the_config_and_other_families_refuse_them():
+    config = preset("fastgan-fast")
+    config.model.g_depth, config.model.mapping_layers = 1, 0
+    assert generator_kwargs(config, 0) == {"resolution": 64, "width": 16, "num_classes": 0, "latent_dim": 128,
+                                           "depth": 1, "mapping": 0}
+    assert "depth" not in generator_kwargs(preset("fastgan-fast"), 0)  # the family's default is left to it
+    seed = preset("seed")
+    seed.model.g_depth = 3
+    with pytest.raises(BrainganError, match="'seed_dcgan': its generator has no option 'depth'"):
+        check_networks(seed, World())
 
 
 def test_a_conditional_generator_needs_labels_and_one_class_is_unconditional():

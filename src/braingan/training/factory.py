@@ -45,6 +45,11 @@ def generator_kwargs(config: RunConfig, num_classes: int) -> dict[str, Any]:
                               "num_classes": num_classes, "latent_dim": m.latent_dim}
     if m.g_batchnorm:
         kwargs["batch_norm"] = True
+    defaults = type(m)()
+    if m.g_depth != defaults.g_depth:
+        kwargs["depth"] = m.g_depth
+    if m.mapping_layers != defaults.mapping_layers:
+        kwargs["mapping"] = m.mapping_layers
     return kwargs
 
 
