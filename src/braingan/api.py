@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +32,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Cal
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise BrainganError(f"{run_dir}: exists and is not a folder")
+    config = resolved(config)
     with world(config.run.device) as ranks, contextlib.ExitStack() as held:  # this rank of a torchrun launch
         check_networks(config, ranks)  # before the data: a bad combination should not wait for it
         if ranks.is_main:  # rank 0 writes the run directory: it alone holds its lock
@@ -65,10 +68,24 @@ def _silent(message: str) -> None:
     """The log of ranks other than 0 (rank 0 speaks for the run)."""
 
 
+def resolved(config: RunConfig) -> RunConfig:
+    """``config`` with its paths absolute, so the saved config means the same from any folder."""
+    data, run = config.data, config.run
+    return dataclasses.replace(
+        config, data=dataclasses.replace(data, path=None if data.path is None else str(Path(data.path).resolve())),
+        run=dataclasses.replace(run, init=None if run.init is None else str(Path(run.init).resolve())))
+
+
 def saved_config(run_dir: str | Path) -> RunConfig:
     """The config a run was trained with, from its last checkpoint."""
     state = load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt")
     return RunConfig.from_dict(state["config"], source=f"{run_dir} checkpoint")
+
+
+def saved_data(run_dir: str | Path) -> dict[str, Any] | None:
+    """The fingerprint of the data a run trained on (``data.fingerprint``), from its last checkpoint;
+    None for runs saved before it was kept."""
+    return load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt").get("data")
 
 
 class Synthesizer:
@@ -94,11 +111,11 @@ class Synthesizer:
     def conditional(self) -> bool:
         return self.card.conditional
 
-    def labels(self, n: int, label: int | str | None) -> torch.Tensor:
-        """The class of each of ``n`` images: ``label`` for all, or with none given, a conditional
-        generator's classes in turn (evenly, in class order), never silently the first class."""
+    def labels(self, n: int, label: int | str | None, start: int = 0) -> torch.Tensor:
+        """The class of images ``start`` to ``start + n``: ``label`` for all, or with none given, a
+        conditional generator's classes in turn (evenly, in class order), never silently the first class."""
         if label is None and self.conditional:
-            return torch.arange(n, dtype=torch.int64) % len(self.class_names)
+            return torch.arange(start, start + n, dtype=torch.int64) % len(self.class_names)
         return torch.full((n,), 0 if label is None else self.label_index(label), dtype=torch.int64)
 
     def label_index(self, label: int | str) -> int:
@@ -114,23 +131,50 @@ class Synthesizer:
             raise BrainganError(f"class index {label} out of range 0..{len(self.class_names) - 1}")
         return label
 
-    @torch.no_grad()
-    def generate_tensor(self, n: int, seed: int | None = None, label: int | str | None = None,
-                        batch_size: int = 64) -> torch.Tensor:
-        """[n, 1, H, W] float in [-1, 1]. The noise for all n is drawn up front from ``seed``,
-        so the images do not depend on ``batch_size`` or the device. Without ``label``, a
-        conditional generator makes its classes in turn."""
-        if n < 0:
-            raise BrainganError(f"number of images must not be negative, not {n}")
+    def noise(self, n: int, seed: int | None = None, batch_size: int = 64) -> Iterator[torch.Tensor]:
+        """The latents of ``n`` images in batches of about ``batch_size``: the same numbers as one
+        ``randn(n, latent_dim)`` from ``seed``, so the images do not depend on the batch size.
+
+        PyTorch's CPU normal sampler turns uniforms into normals 16 at a time and redraws a tail
+        shorter than 16; a batch of a multiple of 16 numbers (and a last batch that takes in any
+        shorter rest) therefore reads the stream exactly as the single draw does."""
         rng = torch.Generator()
         if seed is None:
             rng.seed()
         else:
             rng.manual_seed(seed)
-        z = torch.randn(n, self.card.latent_dim, generator=rng)
-        labels = self.labels(n, label)
-        chunks = [self.generator(z[i:i + batch_size].to(self.device), labels[i:i + batch_size].to(self.device)).cpu()
-                  for i in range(0, n, batch_size)]
+        d = self.card.latent_dim
+        rows = -(-batch_size // 16) * 16
+        start = 0
+        while start < n:
+            take = min(rows, n - start)
+            if 0 < (n - start - take) * d < 16:
+                take = n - start
+            yield torch.randn(take, d, generator=rng)
+            start += take
+
+    @torch.no_grad()
+    def batches(self, n: int, seed: int | None = None, label: int | str | None = None,
+                batch_size: int = 64) -> Iterator[torch.Tensor]:
+        """[b, 1, H, W] float in [-1, 1], batch after batch, for ``n`` images in all: only one
+        batch is ever held, so any ``n`` streams. Without ``label``, a conditional generator
+        makes its classes in turn."""
+        if n < 0:
+            raise BrainganError(f"number of images must not be negative, not {n}")
+        self.labels(0, label)  # an unknown class is refused before any work
+        start = 0
+        for z in self.noise(n, seed, batch_size):
+            labels = self.labels(len(z), label, start)
+            for i in range(0, len(z), batch_size):
+                yield self.generator(z[i:i + batch_size].to(self.device),
+                                     labels[i:i + batch_size].to(self.device)).cpu()
+            start += len(z)
+
+    def generate_tensor(self, n: int, seed: int | None = None, label: int | str | None = None,
+                        batch_size: int = 64) -> torch.Tensor:
+        """[n, 1, H, W] float in [-1, 1]; the same images for the same ``seed`` whatever the
+        batch size or device."""
+        chunks = list(self.batches(n, seed=seed, label=label, batch_size=batch_size))
         return torch.cat(chunks) if chunks else torch.empty(0, 1, self.resolution, self.resolution)
 
     def generate(self, n: int, seed: int | None = None, label: int | str | None = None,

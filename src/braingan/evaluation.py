@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from braingan import __version__
-from braingan.api import load, saved_config
+from braingan.api import load, saved_config, saved_data
 from braingan.config import DataConfig, RunConfig
 from braingan.data import Dataset, load_dataset
+from braingan.data.fingerprint import check_same_data, fingerprint
 from braingan.devices import resolve_device
 from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_bytes, atomic_write_text
@@ -53,7 +54,11 @@ def data_config_of(card: GeneratorFile, path: str | Path) -> DataConfig:
 
 
 def real_dataset(run: str | Path, real: str | Path | None = None, log: Log = print) -> Dataset:
-    """The run's training images (or ``real``), preprocessed exactly as the run's training was."""
+    """The run's training images (or ``real``), preprocessed exactly as the run's training was.
+
+    The training images are read from the path the run saved (absolute since runs store it so) and
+    must be what the run trained on: another folder of the same name, or one changed since, is
+    refused (``data.fingerprint``) rather than silently measured against."""
     trained = trained_config(run)
     if trained is None:
         if real is None:
@@ -62,7 +67,11 @@ def real_dataset(run: str | Path, real: str | Path | None = None, log: Log = pri
     data = dataclasses.replace(trained.data)
     if real is not None:
         data.path, data.classes, data.limit = str(real), None, None
-    return load_dataset(data, log=log)
+        return load_dataset(data, log=log)
+    dataset = load_dataset(data, log=log)
+    check_same_data(saved_data(run), fingerprint(dataset), data.path,
+                    "give the images it trained on with --train FOLDER (and --real FOLDER to compare with others)")
+    return dataset
 
 
 @dataclass
@@ -286,14 +295,14 @@ def save_artifacts(folder: Path, metric: str, result: MetricResult) -> None:
             save_png(path, image)
 
 
-def reject_memorized(run: str | Path, images: np.ndarray, log: Log = print) -> tuple[np.ndarray, list[int]]:
-    """Drop generated uint8 images that the memorization audit flags against the run's training set."""
+def memorization_check(run: str | Path) -> Callable[[np.ndarray], list[int]]:
+    """The memorization audit against the run's training set, loaded once: uint8 images -> the
+    indices of those it flags as near copies (each image is judged alone, so batches may be checked
+    one by one)."""
     trained = trained_config(run)
     if trained is None:  # nothing to audit against: say how to audit with real images instead
         raise BrainganError(f"{run} {NO_RECORD}, so its training images are unknown: generate without "
                             "--reject-memorized, then audit the images with 'braingan evaluate RUN --real FOLDER "
                             "--fake OUT --metrics memorization'")
     train = real_dataset(run, log=lambda _: None).images
-    result = memorization.audit(train, images, mirror=trained.augment.mirror)
-    keep = np.setdiff1d(np.arange(len(images)), result.flagged)
-    return images[keep], sorted(result.flagged)
+    return lambda images: sorted(memorization.audit(train, images, mirror=trained.augment.mirror).flagged)

@@ -1,14 +1,25 @@
-"""``braingan generate``: images from a trained run."""
+"""``braingan generate``: images from a trained run, written as they are made.
+
+Noise is drawn, turned into images and written a chunk at a time (``Synthesizer.batches``), so
+any ``-n`` runs in bounded memory, and the same ``--seed`` gives the same images as one draw of
+all the noise would. Only what needs every image at once keeps them: the ``--grid`` (refused up
+front when its picture would be larger than image viewers open) and the stacked NIfTI volume
+(refused up front past the 32,767 slices NIfTI-1 holds; ``--per-slice`` has no limit). What the
+``--out`` folder may hold is io/samples.py's business.
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from braingan.errors import BrainganError
 
 FORMATS = ("png", "nifti", "dicom")
+CHUNK = 1024  # images made, audited (--reject-memorized) and written at a time
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,12 +41,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--reject-memorized", action="store_true",
                         help="drop samples the memorization audit flags as near copies of training images")
+    parser.add_argument("--force", action="store_true",
+                        help="remove the samples of an earlier generate in --out, and replace a --grid file "
+                             "braingan did not write")
     parser.set_defaults(handler=run_generate)
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from braingan import api
-    from braingan.io.images import grid, save_png
+    from braingan.io.atomic import WriteError, writable
+    from braingan.io.images import to_uint8
+    from braingan.io.samples import SampleWriter, clear_earlier_samples
 
     if args.n < 1:
         raise BrainganError(f"-n must be at least 1, not {args.n}")
@@ -43,38 +61,85 @@ def run_generate(args: argparse.Namespace) -> int:
         raise BrainganError("--per-slice applies to --format nifti only")
     if args.out.exists() and not args.out.is_dir():
         raise BrainganError(f"{args.out}: exists and is not a folder")
+    if args.grid is not None:
+        writable(args.grid, args.force)
     synthesizer = api.load(args.run, device=args.device)
-    images = synthesizer.generate(args.n, seed=args.seed, label=args.label)
+    synthesizer.labels(0, args.label)  # an unknown class, before anything is written
+    _check_sizes(args, synthesizer.resolution)
+    memorized = None
+    if args.reject_memorized:
+        from braingan.evaluation import memorization_check
+
+        memorized = memorization_check(args.run)
     if args.label is None and synthesizer.conditional:
         print(f"no --class given: the classes in turn ({', '.join(synthesizer.class_names)}), "
               f"sample i of class i mod {len(synthesizer.class_names)}")
-    if args.reject_memorized:
-        from braingan.evaluation import reject_memorized
-
-        images, dropped = reject_memorized(args.run, images)
+    clear_earlier_samples(args.out, args.force, print)
+    writer = SampleWriter(args.out, args.format, args.per_slice, args.run.resolve().name,
+                          width=max(5, len(str(args.n - 1))))
+    kept, dropped, start = [], [], 0  # kept: the grid's images
+    try:
+        for images in _chunks(synthesizer.batches(args.n, seed=args.seed, label=args.label), CHUNK):
+            images = to_uint8(images)
+            if memorized is not None:
+                near = memorized(images)
+                dropped += [start + i for i in near]
+                start += len(images)
+                images = np.delete(images, near, axis=0)
+            writer.write(images)
+            if args.grid is not None:
+                kept.append(images)
+        writer.close()
+    except KeyboardInterrupt:
+        print(f"braingan: interrupted: {writer.written:,} of {args.n:,} images written to {args.out}, every file "
+              "complete", file=sys.stderr)
+        return 130
+    except WriteError as e:
+        raise WriteError(f"{e}; {writer.written:,} of {args.n:,} images written to {args.out}, "
+                         "every file complete") from e
+    if memorized is not None:
         indices = f" (indices {', '.join(map(str, dropped[:20]))}{' ...' if len(dropped) > 20 else ''})"
         print(f"{len(dropped)} of {args.n} samples dropped as near copies of training images"
               + (indices if dropped else ""))
-    width = max(5, len(str(args.n - 1)))
-    run_name = args.run.resolve().name
-    if args.format == "png":
-        for i, image in enumerate(images):
-            save_png(args.out / f"sample_{i:0{width}d}.png", image)
-    elif args.format == "dicom":
-        from braingan.io.dicom import save_dicom_series
+    if args.grid is not None and writer.written:
+        from braingan.io.images import grid, save_png
 
-        save_dicom_series(args.out, images, run_name, width)
-    else:
-        from braingan.io.nifti import save_nifti
-
-        description = f"braingan synthetic, run {run_name}"
-        if args.per_slice:
-            for i, image in enumerate(images):
-                save_nifti(args.out / f"sample_{i:0{width}d}.nii.gz", image[None], description)
-        else:
-            save_nifti(args.out / "samples.nii.gz", images, description)
-    if args.grid is not None:
+        images = np.concatenate(kept)
         cols = math.ceil(math.sqrt(len(images)))
         save_png(args.grid, grid(images, math.ceil(len(images) / cols), cols))
-    print(f"{len(images)} images of {synthesizer.resolution} px written to {args.out} as {args.format}")
+    print(f"{writer.written} images of {synthesizer.resolution} px written to {args.out} as {args.format}")
     return 0
+
+
+def _check_sizes(args: argparse.Namespace, resolution: int) -> None:
+    """Refuse, before any image is made, an output that would have to hold more than it can."""
+    from PIL import Image
+
+    from braingan.io.nifti import MAX_SLICES
+
+    if args.format == "nifti" and not args.per_slice and args.n > MAX_SLICES:
+        raise BrainganError(f"-n {args.n:,}: one NIfTI-1 volume holds at most {MAX_SLICES:,} slices; "
+                            "add --per-slice (one file per sample) or generate fewer")
+    if args.grid is not None:
+        cols = math.ceil(math.sqrt(args.n))
+        pixels = (math.ceil(args.n / cols) * (resolution + 2) - 2) * (cols * (resolution + 2) - 2)
+        if pixels > Image.MAX_IMAGE_PIXELS:
+            most = math.floor((math.sqrt(Image.MAX_IMAGE_PIXELS) + 2) / (resolution + 2)) ** 2
+            raise BrainganError(f"{args.grid}: a grid of {args.n:,} images of {resolution} px would have "
+                                f"{pixels:,} pixels, more than image viewers open; drop --grid or generate at most "
+                                f"{most:,} images with it")
+
+
+def _chunks(batches: Iterator, size: int) -> Iterator:
+    """The tensors of ``batches`` joined into runs of ``size`` images (the last may be shorter)."""
+    import torch
+
+    held, count = [], 0
+    for batch in batches:
+        held.append(batch)
+        count += len(batch)
+        if count >= size:
+            yield torch.cat(held)
+            held, count = [], 0
+    if held:
+        yield torch.cat(held)

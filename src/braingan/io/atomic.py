@@ -1,16 +1,79 @@
-"""Writes that never leave a torn file: write a temporary file beside the target, then rename."""
+"""Every file braingan writes goes through here: never a torn file, never someone else's file replaced.
+
+Writes go to a temporary file beside the target (``.NAME.XXXX.tmp``), then a rename; the result
+follows the user's umask. A target that exists and is not a regular file (a symlink, FIFO,
+device node, socket or folder) is refused, so ``--grid /dev/null`` leaves /dev/null a device.
+
+Whose file it is, for the paths users name (``--grid``, ``report --out``, ``export --onnx``):
+braingan replaces an existing regular file only when it lies in a run directory (a folder holding
+a run's ``generator.json``, ``checkpoints/last.pt`` or run lock) or in a folder directly inside
+one (RUN/generated), where every file is braingan's own; anywhere else it is taken to be the
+user's, replaced only with ``--force``. No marker is left in the user's folders to decide it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from braingan.errors import BrainganError
+
+RUN_MARKERS = ("generator.json", "checkpoints/last.pt", ".lock")  # what makes a folder a run directory
+KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+         (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+class WriteError(BrainganError):
+    """A file could not be written (disk full, no permission); what was on disk before is intact."""
+
+
+def refuse_special(path: str | Path) -> None:
+    """Refuse ``path`` when it exists and is not a regular file (a symlink counts, whatever it points to)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise WriteError(f"{path}: cannot write ({e.strerror or e})") from e
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in KINDS if test(mode)), "not a regular file")
+        raise BrainganError(f"{path}: exists and is {kind}; braingan replaces only regular files it wrote")
+
+
+def in_run_directory(path: str | Path) -> bool:
+    """Whether ``path``'s folder, or the folder above it, is a run directory (see the module's docstring)."""
+    folder = Path(path).absolute().parent
+    return any((f / marker).exists() for f in (folder, folder.parent) for marker in RUN_MARKERS)
+
+
+def writable(path: str | Path, force: bool = False) -> Path:
+    """Check a path the user named before any work is done: a special file is always refused, an
+    existing regular file outside a run directory unless ``force``. Returns ``path`` as a Path."""
+    path = Path(path)
+    refuse_special(path)
+    if path.exists() and not force and not in_run_directory(path):
+        raise BrainganError(f"{path}: exists and braingan did not write it (it is not in a run directory); "
+                            "add --force to replace it, or choose another path")
+    return path
+
+
+def orphans(folder: str | Path, names: str = "*") -> list[Path]:
+    """Temporary files that writes to ``folder/names`` (a glob) left behind when killed."""
+    return sorted(Path(folder).glob(f".{names}.*.tmp"))
+
+
+def remove_orphans(folder: str | Path, names: str, log: Callable[[str], None]) -> None:
+    """Delete ``orphans(folder, names)``: call only while no other process writes there (a run
+    directory's lock holder, a generate that owns its --out)."""
+    for torn in orphans(folder, names):
+        torn.unlink(missing_ok=True)
+        log(f"removed {torn.name}, an unfinished write")
 
 
 @contextlib.contextmanager
@@ -20,11 +83,12 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
     On any error the temporary file is removed and ``path`` keeps its previous content.
     """
     path = Path(path)
+    refuse_special(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise BrainganError(f"{path}: cannot write ({e.strerror or e})") from e
+        raise WriteError(f"{path}: cannot write ({e.strerror or e})") from e
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a file we write follows the user's umask
         with os.fdopen(fd, "wb") as f:
@@ -36,7 +100,7 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise BrainganError(f"{path}: cannot write ({e.strerror or e}); the previous file is intact") from e
+            raise WriteError(f"{path}: cannot write ({e.strerror or e}); the previous file is intact") from e
         raise
 
 
@@ -60,3 +124,25 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def append_text(path: str | Path, text: str) -> None:
+    """Append to ``path`` (a log). A write that fails (disk full) is cut back off, so no torn line
+    is left for the next append to run into."""
+    path = Path(path)
+    refuse_special(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise WriteError(f"{path}: cannot write ({e.strerror or e})") from e
+    try:
+        size = os.fstat(fd).st_size
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)  # needs no free space
+        raise WriteError(f"{path}: cannot write ({e.strerror or e}); its earlier lines are intact") from e
+    finally:
+        os.close(fd)

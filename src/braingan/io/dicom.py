@@ -62,14 +62,14 @@ def mr_bytes(image: np.ndarray, run: str, index: int, series_uid: str, study_uid
     return buffer.getvalue()
 
 
-def save_dicom_series(folder: str | Path, images: np.ndarray, run: str, width: int) -> list[Path]:
-    """Write uint8 [N, H, W] as ``sample_XXXXX.dcm``, one new study and series for the lot."""
-    folder = Path(folder)
-    study_uid, series_uid = generate_uid(), generate_uid()
-    when = datetime.now(timezone.utc)
-    paths = []
-    for i, image in enumerate(images):
-        path = folder / f"sample_{i:0{width}d}.dcm"
-        atomic_write_bytes(path, mr_bytes(image, run, i, series_uid, study_uid, when))
-        paths.append(path)
-    return paths
+class DicomSeries:
+    """One new study and series; samples join it a file at a time, as generate writes them."""
+
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.study_uid, self.series_uid = generate_uid(), generate_uid()
+        self.when = datetime.now(timezone.utc)
+
+    def write(self, path: str | Path, image: np.ndarray, index: int) -> None:
+        """uint8 [H, W] ``image``, the series' ``index``-th (from 0), to ``path`` atomically."""
+        atomic_write_bytes(path, mr_bytes(image, self.run, index, self.series_uid, self.study_uid, self.when))

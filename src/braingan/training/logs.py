@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from braingan.io.atomic import atomic_write_text
+from braingan.io.atomic import append_text, atomic_write_text
 
 # augment_p: ADA's p (or the fixed one); kimg: thousands of real images shown, the schedule's unit
 # in the few-shot literature (written from the step and the batch size, so older logs still read).
@@ -38,8 +38,8 @@ class LossLog:
         atomic_write_text(self.path, "\n".join(lines) + "\n")
 
     def append(self, rows: list[dict[str, float]]) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
-            f.writelines(self._format(r) + "\n" for r in rows)
+        """A failed write (disk full) raises ``WriteError`` and leaves the complete rows before it."""
+        append_text(self.path, "".join(self._format(r) + "\n" for r in rows))
 
     def _format(self, row: dict[str, float]) -> str:
         step = int(row["step"])

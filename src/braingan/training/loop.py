@@ -7,6 +7,7 @@ streams) and how it is saved, resumed and initialised from another run.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections.abc import Callable
@@ -20,8 +21,10 @@ from tqdm import tqdm
 from braingan.config import RunConfig
 from braingan.data import Dataset
 from braingan.data.dataset import pixel_settings
+from braingan.data.fingerprint import check_same_data, fingerprint
 from braingan.devices import resolve_device
 from braingan.errors import BrainganError
+from braingan.io.atomic import WriteError, remove_orphans
 from braingan.io.generator_files import GeneratorFile, save_generator
 from braingan.io.model_card import training_summary, write_model_card
 from braingan.training import fastpath
@@ -29,6 +32,7 @@ from braingan.training.augment import augment
 from braingan.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from braingan.training.distributed import World
 from braingan.training.factory import build_training
+from braingan.training.health import bad_weights
 from braingan.training.hooks import Hook, LossRows, default_hooks
 from braingan.training.signals import TrainingInterrupted, catch_stop_signals
 from braingan.training.step import StepOptions, StepStats, train_step
@@ -44,6 +48,7 @@ class Trainer:
         self.device = self.world.device
         self.class_names = dataset.class_names
         self.training_data = training_summary(config, dataset)
+        self.data = fingerprint(dataset)  # resume checks it: the run goes on only on the same data
         parts = build_training(config, len(self.class_names) if config.model.conditional else 0, self.world)
         self.models, self.step_models, self.loss = parts.models, parts.step_models, parts.loss
         self.ema, self.ada, self.g_kwargs = parts.ema, parts.ada, parts.generator_kwargs
@@ -77,6 +82,7 @@ class Trainer:
             "seconds": self.trained_seconds,
             "config": self.config.to_dict(),
             "class_names": self.class_names,
+            "data": self.data,
             "generator": m.generator.state_dict(),
             "discriminator": m.discriminator.state_dict(),
             "opt_g": m.opt_g.state_dict(),
@@ -89,13 +95,15 @@ class Trainer:
     def resume(self) -> None:
         """Continue from ``checkpoints/last.pt`` exactly where it was written."""
         state = load_checkpoint(self.checkpoint_path)
-        if self.world.is_main:  # a kill during a checkpoint write leaves its temporary file behind
-            for torn in self.checkpoint_path.parent.glob(f".{self.checkpoint_path.name}.*.tmp"):
-                torn.unlink(missing_ok=True)
-                self.log(f"removed {torn.name}, an unfinished checkpoint write")
+        if self.world.is_main:  # a kill during a checkpoint or generator write leaves its temporary file behind
+            remove_orphans(self.checkpoint_path.parent, self.checkpoint_path.name, self.log)
+            remove_orphans(self.run_dir, "generator.*", self.log)
         if state["class_names"] != self.class_names:
             raise BrainganError(f"{self.checkpoint_path}: trained on classes {state['class_names']}, "
                                 f"but the data has {self.class_names}")
+        check_same_data(state.get("data"), self.data, self.config.data.path,
+                        "resume it on the data it trained on (give that folder as DATA), or train a new run on "
+                        f"this data starting from its weights (--init {self.run_dir})")
         m = self.models
         try:
             m.generator.load_state_dict(state["generator"])
@@ -252,39 +260,54 @@ class Trainer:
         # Counted in images: tqdm then shows images shown (k), images/s and the schedule's time left.
         self.bar = tqdm(total=total * r.batch_size, initial=self.step * r.batch_size, unit="img", unit_scale=True,
                         dynamic_ncols=True, disable=quiet)
-        self._call("start")
-        with catch_stop_signals() as stop, self.bar:
-            while self.step < total:
-                p = self.augment_p
-                stats = self._train_one(local)
-                self.step += 1
-                pending.append((self.step, stats, p))
-                self.bar.update(r.batch_size)
-                over = self.out_of_time
-                # Under torchrun the ranks read losses and decide to stop together, at the same
-                # steps (each rank's clock may differ: any rank out of time stops all); losses are
-                # read before every checkpoint, so no NaN state is saved.
-                flush = (len(pending) >= r.log_every or self.step == total or self.step % r.checkpoint_every == 0
-                         or ((stop or over) and not self.world.distributed))
-                signalled = self.world.agree(bool(stop)) if flush else False
-                timed_out = self.world.agree(over) if flush and r.minutes else False
-                self.stopping = signalled or timed_out
-                if flush:
-                    now = time.perf_counter()
-                    rate = (self.step - last_step) * r.batch_size / max(now - last_time, 1e-9)
-                    self._call("losses", self._read_losses(pending, rate))
-                    pending, last_time, last_step = [], now, self.step
-                self._call("step_end")
-                if signalled:
-                    self._call("end")
-                    raise TrainingInterrupted(stop.signum or signal.SIGTERM, self.step)
-                if timed_out:
-                    break
-        if timed_out:
-            self.log(f"the {r.minutes:g}-minute budget (--minutes) is spent at step {self.step:,} of {total:,} "
-                     f"({self.step * r.batch_size:,} of {self.config.total_images:,} images): saving the checkpoint "
-                     "and the generator as at the end of the schedule")
-        self._call("end")
+        try:
+            self._call("start")
+            with catch_stop_signals() as stop, self.bar:
+                while self.step < total:
+                    p = self.augment_p
+                    stats = self._train_one(local)
+                    self.step += 1
+                    pending.append((self.step, stats, p))
+                    self.bar.update(r.batch_size)
+                    over = self.out_of_time
+                    # Under torchrun the ranks read losses and decide to stop together, at the same
+                    # steps (each rank's clock may differ: any rank out of time stops all); losses are
+                    # read before every checkpoint, so no NaN state is saved.
+                    flush = (len(pending) >= r.log_every or self.step == total
+                             or self.step % r.checkpoint_every == 0 or ((stop or over) and not self.world.distributed))
+                    signalled = self.world.agree(bool(stop)) if flush else False
+                    timed_out = self.world.agree(over) if flush and r.minutes else False
+                    self.stopping = signalled or timed_out
+                    if flush:
+                        now = time.perf_counter()
+                        rate = (self.step - last_step) * r.batch_size / max(now - last_time, 1e-9)
+                        self._call("losses", self._read_losses(pending, rate))
+                        pending, last_time, last_step = [], now, self.step
+                    self._call("step_end")
+                    if signalled:
+                        self._call("end")
+                        raise TrainingInterrupted(stop.signum or signal.SIGTERM, self.step)
+                    if timed_out:
+                        break
+            if timed_out:
+                self.log(f"the {r.minutes:g}-minute budget (--minutes) is spent at step {self.step:,} of {total:,} "
+                         f"({self.step * r.batch_size:,} of {self.config.total_images:,} images): saving the "
+                         "checkpoint and the generator as at the end of the schedule")
+            self._call("end")
+        except WriteError as e:  # a full disk: keep what training did, then say what happened
+            raise WriteError(f"{e}; {self._save_after_failed_write()}") from e
+
+    def _save_after_failed_write(self) -> str:
+        """Save the checkpoint when it is behind and the weights are sound; what it holds, in words."""
+        m = self.models
+        sound = bad_weights({"generator": m.generator, "discriminator": m.discriminator}) is None
+        if self.step != self.saved_step and sound:
+            with contextlib.suppress(WriteError):
+                self.save()
+                return f"the checkpoint was saved at step {self.step}; free some space, then resume the run"
+        held = (f"{self.checkpoint_path} keeps step {self.saved_step}" if self.saved_step is not None
+                else "no checkpoint could be written")
+        return f"{held} of the {self.step} trained; free some space, then resume the run"
 
     def _train_one(self, local: slice) -> StepStats:
         """One step on a batch drawn from the run's stream: indices, noise, then (with mirror) flips."""
