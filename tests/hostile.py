@@ -100,13 +100,13 @@ def with_scans(extra: Callable[[Ctx, Path], None]) -> Callable[[Ctx], Path]:
 def unreadable(c: Ctx, folder: Path) -> None:
     # Tests run as root, where chmod 000 does not stop reads: simulate the denied read instead.
     (folder / "locked.jpg").write_bytes(c.mri.read_bytes())
-    real = Path.read_bytes
+    real = os.open
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "locked.jpg":
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
-        return real(self)
-    c.monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    def open_(path, flags, *args, **kwargs):  # what io/safe_read.py opens files with
+        if Path(path).name == "locked.jpg":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real(path, flags, *args, **kwargs)
+    c.monkeypatch.setattr(os, "open", open_)
 
 
 def run_copy(c: Ctx, damage: Callable[[Path], None] = lambda _: None) -> Path:

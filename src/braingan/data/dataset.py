@@ -20,7 +20,8 @@ from braingan.data.nifti import is_nifti, read_nifti
 from braingan.data.preprocess import Preprocessing, preprocess
 from braingan.data.readers import read_grey
 from braingan.data.slices import Slice, VolumeOptions, central, has_brain
-from braingan.errors import BrainganError
+from braingan.errors import BrainganError, shown
+from braingan.io.safe_read import read_regular
 
 Log = Callable[[str], None]
 
@@ -53,7 +54,8 @@ def pixel_settings(config: DataConfig) -> tuple[Preprocessing, VolumeOptions]:
 def _describe(group: list[str]) -> str:
     """'a.jpg = b.jpg' for different files with the same bytes; a file that ``--limit`` drew more
     than once (it draws with replacement, as the seed notebook did) is named once, with its count."""
-    return " = ".join(Path(path).name + (f" (the same file, drawn {count} times by --limit)" if count > 1 else "")
+    drawn = " (the same file, drawn {} times by --limit)"
+    return " = ".join(shown(Path(path).name) + (drawn.format(count) if count > 1 else "")
                       for path, count in Counter(group).items())
 
 
@@ -80,7 +82,7 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
     class_names = sorted({s.class_name for s in sources})
     entries = [(digest, source.class_name) for source, _, digest in contents]
     key = cache.cache_key({**settings.to_dict(), "volumes": volumes.to_dict()}, entries)
-    cached = cache.load_cached(key) if config.cache else None
+    cached = cache.load_cached(key, settings.resolution, len(class_names), log) if config.cache else None
     if cached is not None:
         tensors, meta = cached
         files = meta["files"]
@@ -88,19 +90,14 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
         skipped += meta["skipped"]
         images, labels = tensors["images"], tensors["labels"]
     else:
-        # (slice with its pixels already preprocessed, class, has enough brain); preprocessing
-        # each file as it is decoded keeps only small arrays in memory.
-        records: list[tuple[Slice, str, bool]] = []
-        decode_skips = []
+        records: list[tuple[Slice, str, bool]] = []  # (preprocessed slice, class, has enough brain)
+        decode_skips: list[str] = []
+        decoded: dict[Path, list[tuple[Slice, bool]]] = {}  # a file --limit drew again is decoded once
         for source, data, _ in contents:
-            try:
-                found = _decode(data, str(source.path), volumes)
-            except BrainganError as e:
-                decode_skips.append(str(e))
-                log(f"warning: skipped {e}")
-                continue
-            records += [(replace(s, grey=preprocess(s.grey, settings)), source.class_name,
-                         s.series is None or has_brain(s.grey, volumes.brain_fraction)) for s in found]
+            if source.path not in decoded:
+                decoded[source.path] = _preprocessed(data, str(source.path), settings, volumes, decode_skips, log)
+            # a Slice of its own per draw, sharing the pixels: central() counts each draw, as before
+            records += [(replace(s), source.class_name, brain) for s, brain in decoded[source.path]]
         in_centre = {id(s) for s in central([r[0] for r in records], volumes.slices)}
         picked = [(s, c) for s, c, brain in records if brain and id(s) in in_centre]
         if len(picked) < len(records):
@@ -116,7 +113,7 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
             cache.store(key, {"images": images, "labels": labels}, {"files": files, "groups": groups,
                                                                     "skipped": decode_skips})
     if not files:
-        raise BrainganError(f"{config.path}: no usable image found ({len(skipped)} unreadable files)")
+        raise BrainganError(f"{shown(config.path)}: no usable image found ({len(skipped)} unreadable files)")
     return Dataset(
         images=images,
         labels=labels,
@@ -126,6 +123,20 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
         duplicates=duplicates,
         skipped=skipped,
     )
+
+
+def _preprocessed(data: bytes, name: str, settings: Preprocessing, volumes: VolumeOptions, skips: list[str],
+                  log: Log) -> list[tuple[Slice, bool]]:
+    """The file's slices, each preprocessed as it is decoded (so only small arrays stay in memory)
+    and with whether it has enough brain; none, and a skip message, when it cannot be decoded."""
+    try:
+        found = _decode(data, name, volumes)
+    except BrainganError as e:
+        skips.append(str(e))
+        log(f"warning: skipped {e}")
+        return []
+    return [(replace(s, grey=preprocess(s.grey, settings)),
+             s.series is None or has_brain(s.grey, volumes.brain_fraction)) for s in found]
 
 
 def _decode(data: bytes, name: str, volumes: VolumeOptions) -> list[Slice]:
@@ -138,17 +149,21 @@ def _decode(data: bytes, name: str, volumes: VolumeOptions) -> list[Slice]:
 
 
 def _read_bytes(sources: list[SourceFile], log: Log) -> tuple[list[tuple[SourceFile, bytes, str]], list[str]]:
-    """Read every file once (the same bytes feed the hash and the decoder)."""
+    """Read every distinct file once (the same bytes feed the hash and the decoder; a file that
+    ``--limit`` drew again shares them): only regular files, within read_regular's size limit."""
     contents, skipped = [], []
+    read: dict[Path, tuple[bytes, str] | None] = {}
     for source in sources:
-        try:
-            data = source.path.read_bytes()
-        except OSError as e:
-            message = f"{source.path}: cannot read ({e.strerror or e})"
-            skipped.append(message)
-            log(f"warning: skipped {message}")
-            continue
-        contents.append((source, data, hashlib.sha256(data).hexdigest()))
+        if source.path not in read:
+            try:
+                data = read_regular(source.path)
+                read[source.path] = data, hashlib.sha256(data).hexdigest()
+            except BrainganError as e:
+                read[source.path] = None
+                skipped.append(str(e))
+                log(f"warning: skipped {e}")
+        if read[source.path] is not None:
+            contents.append((source, *read[source.path]))
     return contents, skipped
 
 

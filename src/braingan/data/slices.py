@@ -7,15 +7,26 @@ their series and position so that the central part of each series can be picked
 
 from __future__ import annotations
 
+import contextlib
+import math
+import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from braingan.errors import BrainganError
+
 # A pixel is head, not background, above this level of the scaled [0, 1] slice
 # (the same rule as the head crop in preprocess.py and the demo set's builder).
 FOREGROUND = 0.1
+# What one file may cost, checked from its header before any pixel is decoded. A slice is padded
+# to a square before resizing, so its longer side counts twice: 8k x 8k is far beyond any MRI
+# slice. A file's slices together (a volume, a multi-frame DICOM) stay within a 512^3 volume.
+MAX_PIXELS = 8192 * 8192
+MAX_VOXELS = 512**3
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,37 @@ class VolumeOptions:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def check_size(name: str, rows: int, cols: int, count: int = 1) -> None:
+    """Refuse a file whose ``count`` slices of ``rows`` x ``cols`` pixels would cost more than the
+    caps, before they are allocated; ``name`` is already shown (errors.shown)."""
+    side = max(rows, cols)
+    if min(rows, cols, count) < 1:
+        raise BrainganError(f"{name}: no pixels ({count} slices of {rows} x {cols})")
+    if side * side > MAX_PIXELS:
+        raise BrainganError(f"{name}: refused, image too large ({rows:,} x {cols:,} pixels, padded to a square of "
+                            f"{side:,} x {side:,}; at most {MAX_PIXELS:,} pixels)")
+    if count * rows * cols > MAX_VOXELS:
+        raise BrainganError(f"{name}: refused, volume too large ({count:,} slices of {rows:,} x {cols:,} pixels; "
+                            f"at most {MAX_VOXELS:,} in one file)")
+
+
+@contextlib.contextmanager
+def reading(name: str, kind: str) -> Iterator[None]:
+    """Everything a reader does with one file runs in here: a library raising on a damaged header
+    or value becomes a one-line ``BrainganError`` naming the file, so the dataset skips that file
+    alone. The libraries' warnings about such values stay off the terminal: the refusal says what
+    matters."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    except BrainganError:
+        raise
+    except Exception as e:  # the libraries report damage with many exception types
+        reason = " ".join(str(e).split())
+        raise BrainganError(f"{name}: corrupt {kind} ({type(e).__name__}{': ' + reason if reason else ''})") from e
 
 
 def scale_percentiles(values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -64,13 +106,22 @@ def view(plane: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(plane))
 
 
+def square_size(shape: tuple[int, int], row_mm: float, col_mm: float) -> tuple[int, int]:
+    """The shape ``square_pixels`` gives a slice of ``shape``: both pixel sides get the smaller of
+    the two spacings; square pixels, or spacings that are not positive and finite, keep it."""
+    known = all(math.isfinite(mm) and mm > 0 for mm in (row_mm, col_mm))
+    if not known or abs(row_mm - col_mm) <= 1e-3 * max(row_mm, col_mm):
+        return shape
+    step = min(row_mm, col_mm)
+    return max(1, round(shape[0] * row_mm / step)), max(1, round(shape[1] * col_mm / step))
+
+
 def square_pixels(grey: np.ndarray, row_mm: float, col_mm: float) -> np.ndarray:
     """Resample so both pixel sides have the smaller of the two spacings (thick-slice volumes
     cut coronally or sagittally would otherwise look squashed). Square pixels pass unchanged."""
-    if row_mm <= 0 or col_mm <= 0 or abs(row_mm - col_mm) <= 1e-3 * max(row_mm, col_mm):
+    size = square_size(grey.shape, row_mm, col_mm)
+    if size == grey.shape:
         return grey
-    step = min(row_mm, col_mm)
-    size = (max(1, round(grey.shape[0] * row_mm / step)), max(1, round(grey.shape[1] * col_mm / step)))
     resized = F.interpolate(torch.from_numpy(np.ascontiguousarray(grey))[None, None], size=size, mode="bilinear",
                             align_corners=False)
     return resized[0, 0].clamp(0.0, 1.0).numpy()

@@ -1,0 +1,53 @@
+"""Reading a file a user named: only a regular file, only up to a size limit.
+
+A data folder or a flag may name a FIFO (opening it waits for a writer, forever), a device such
+as /dev/zero (endless bytes) or a file far larger than anything braingan reads. Each is refused
+from the open file's own metadata, before a byte is read.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from braingan.errors import BrainganError, shown
+
+# Far above any scan braingan reads (a 512^3 float32 NIfTI is 512 MiB), far below memory.
+MAX_FILE_BYTES = 1 << 30
+
+_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
+          stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
+
+
+def read_regular(path: str | Path, limit: int = MAX_FILE_BYTES, head: int | None = None) -> bytes:
+    """The bytes of the regular file ``path`` (only its first ``head`` bytes when given); any
+    other kind of file, a file over ``limit`` bytes, or a failed read is a ``BrainganError``
+    naming the file."""
+    try:
+        # O_NONBLOCK: opening a FIFO that no one writes to returns at once instead of waiting;
+        # it changes nothing for a regular file. fstat of the open file then decides, so a
+        # file swapped after a check cannot slip through.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise BrainganError(f"{shown(path)}: cannot read ({e.strerror or e})") from e
+    try:
+        mode, size = (info := os.fstat(fd)).st_mode, info.st_size
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS.items() if test(mode)), "a special file")
+            raise BrainganError(f"{shown(path)}: not a regular file ({kind}), not read")
+        if size > limit:
+            raise BrainganError(f"{shown(path)}: refused, file larger than {_mib(limit)} ({_mib(size)})")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(limit + 1 if head is None else min(head, limit + 1))
+    except OSError as e:
+        raise BrainganError(f"{shown(path)}: cannot read ({e.strerror or e})") from e
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # it grew while read, or fstat does not know its size (e.g. under /proc)
+        raise BrainganError(f"{shown(path)}: refused, file larger than {_mib(limit)}")
+    return data
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.0f} MiB"
