@@ -10,6 +10,7 @@ so a new setting is one field; every section checks its values in ``__post_init_
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -21,19 +22,28 @@ import tomli_w
 
 from braingan import compat
 from braingan.errors import BrainganError
+from braingan.io.safe_read import read_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+SEED_MAX = 2**32 - 1  # NumPy's RandomState (the seed notebook's --limit draw) takes no larger seed
+MAX_RESOLUTION = 1024  # the families' pyramids are laid out for 32-256 px; far beyond, one image is megabytes
+MAX_CONFIG_BYTES = 1 << 20  # a run's config is a few hundred bytes; anything near this is not one
+
 # Ranges a knob may declare: (test, how the error names the range).
 RANGES: dict[str, tuple[typing.Callable[[float], bool], str]] = {
     "positive": (lambda v: v > 0, "must be positive"),
+    # The seed generator's transposed convolutions have half its width: a width of 1 leaves them none.
+    "width": (lambda v: v >= 2, "must be at least 2"),
+    "seed": (lambda v: 0 <= v <= SEED_MAX, f"must be in [0, {SEED_MAX}]"),
     "non_negative": (lambda v: v >= 0, "must not be negative"),
     "fraction": (lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
     "below_one": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
     "share": (lambda v: 0.0 < v <= 1.0, "must be a fraction in (0, 1]"),
+    "rate": (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),  # Adam's steps are about lr: above 1 is no rate
 }
 AUGMENT_MODES = ("off", "fixed", "ada")
 AXES = ("axial", "coronal", "sagittal")
@@ -88,7 +98,7 @@ class DataConfig(Section):
                             "seed notebook's plain resize)")
     dedupe: bool = knob(True, "drop byte-identical duplicate files")
     limit: int | None = knob(None, "draw N files with replacement, as the seed notebook did", range="positive")
-    subset_seed: int = knob(40, "random seed of that draw (seed notebook: 40)")
+    subset_seed: int = knob(40, "random seed of that draw (seed notebook: 40)", range="seed")
     cache: bool = knob(True, "reuse preprocessed images from the cache")
     slices: float = knob(1.0, "central fraction of each DICOM series / NIfTI volume kept", range="share")
     axis: str = knob("axial", "NIfTI cutting plane after reorientation to RAS+", choices=AXES)
@@ -100,6 +110,8 @@ class DataConfig(Section):
     def check(self) -> None:
         if self.resolution % 8:
             raise ConfigError(f"resolution must be a multiple of 8, not {self.resolution}")
+        if self.resolution > MAX_RESOLUTION:
+            raise ConfigError(f"resolution must be at most {MAX_RESOLUTION}, not {self.resolution}")
         if not 0.0 <= self.clip_low < self.clip_high <= 100.0:
             raise ConfigError(f"need 0 <= clip_low < clip_high <= 100, not {self.clip_low}, {self.clip_high}")
 
@@ -112,7 +124,7 @@ class ModelConfig(Section):
     name: ClassVar[str] = "model"
     arch: str = knob("seed_dcgan", "architecture family (models/registry.py)")
     latent_dim: int = knob(100, "noise dimensions", range="positive")
-    g_width: int = knob(256, "generator width (channels)", range="positive")
+    g_width: int = knob(256, "generator width (channels)", range="width")
     d_width: int = knob(64, "discriminator width (channels)", range="positive")
     conditional: bool = knob(False, "class-conditional G and D (arch dcgan or fastgan); then `generate --class NAME`")
     g_batchnorm: bool = knob(False, "batch norm in the generator (arch dcgan)")
@@ -129,7 +141,7 @@ class OptimConfig(Section):
     """Adam for both networks; the defaults are the seed notebook's."""
 
     name: ClassVar[str] = "optim"
-    lr: float = knob(2e-4, "Adam learning rate", range="positive")
+    lr: float = knob(2e-4, "Adam learning rate", range="rate")
     beta1: float = knob(0.5, "Adam beta1", range="below_one")
     beta2: float = knob(0.999, "Adam beta2", range="below_one")
     eps: float = knob(1e-7, "Adam epsilon (Keras' default, not PyTorch's 1e-8)", flag="--adam-eps",
@@ -193,7 +205,7 @@ class RunSettings(Section):
     minutes: float = knob(0.0, "wall-clock budget: after this many minutes of training (a resumed run's earlier "
                                "sessions count) stop, checkpoint and export as at the end (0: none)",
                           range="non_negative")
-    seed: int = knob(0, "random seed of the run")
+    seed: int = knob(0, "random seed of the run", range="seed")
     checkpoint_every: int = knob(500, "steps between checkpoints", range="positive")
     log_every: int = knob(1, "steps between loss reads (each read syncs with the GPU)", range="positive")
     progress_every: float = knob(60.0, "seconds between progress lines when the output is not a terminal "
@@ -310,12 +322,12 @@ def preset(name: str) -> RunConfig:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
+    """A TOML file's tables; only a regular file of at most ``MAX_CONFIG_BYTES`` is read."""
+    data = read_regular(path, MAX_CONFIG_BYTES)
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except OSError as e:
-        raise BrainganError(f"{path}: cannot read config ({e.strerror or e})") from e
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise BrainganError(f"{path}: not valid TOML (not UTF-8 text: byte {data[e.start]:#04x} at {e.start})") from e
     except tomllib.TOMLDecodeError as e:
         raise BrainganError(f"{path}: not valid TOML ({e})") from e
 
@@ -366,6 +378,10 @@ def _checked(value: Any, hint: Any, name: str) -> Any:
             if isinstance(value, list) and all(isinstance(v, item) for v in value):
                 return list(value)
         elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            # No knob means anything by NaN or inf (TOML and float() accept both), nor by an integer
+            # too large for a float: refused here for all.
+            if not (abs(value) <= sys.float_info.max and math.isfinite(value)):
+                raise ConfigError(f"{name} must be a finite number, not {value}")
             return float(value)
         elif option in (int, str, bool) and type(value) is option:  # type(): a bool is no int here
             return value

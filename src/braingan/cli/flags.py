@@ -28,11 +28,24 @@ def add_section_flags(parser: argparse.ArgumentParser, section: type[Section],
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:
-            options["type"] = _comma_list if typing.get_origin(kind) is list else kind
+            parse = {list: _comma_list, int: _number, float: _number}
+            options["type"] = parse.get(typing.get_origin(kind) or kind, kind)
             options["metavar"] = f.name.upper()
             if f.metadata["choices"]:
                 options["choices"] = f.metadata["choices"]
         group.add_argument(flag, **options)
+
+
+def _number(text: str) -> int | float | str:
+    """A numeric flag's value as the number it spells, or else as given: the config's check then
+    refuses what does not fit the field (1e23 for an integer, "abc") in its one-line error, naming
+    the range, where argparse would answer with its usage."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _comma_list(text: str) -> list[str]:

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from braingan.config import RunConfig
+from braingan.devices import memory_of
+from braingan.errors import BrainganError
 from braingan.models import build_discriminator, build_generator
 from braingan.training import fastpath
 from braingan.training.augment import AdaptiveP
@@ -65,12 +68,57 @@ def discriminator_kwargs(config: RunConfig, num_classes: int, world: World) -> d
 
 def check_networks(config: RunConfig, world: World) -> None:
     """Raise now, before any data is read, if the networks cannot be built as configured (e.g.
-    a family without class inputs asked to condition): built on the meta device, which costs
-    no memory and draws no random numbers. A conditional run is checked for two classes."""
+    a family without class inputs asked to condition) or cannot be trained in the device's
+    memory: built and run on the meta device, which costs no memory and draws no random
+    numbers. A conditional run is checked for two classes."""
     num_classes = 2 if config.model.conditional else 0
     with torch.device("meta"):
-        build_generator(config.model.arch, **generator_kwargs(config, num_classes))
-        build_discriminator(config.model.arch, **discriminator_kwargs(config, num_classes, world))
+        G = build_generator(config.model.arch, **generator_kwargs(config, num_classes))
+        D = build_discriminator(config.model.arch, **discriminator_kwargs(config, num_classes, world))
+        need = training_bytes(config, G, D, config.run.batch_size // world.size)
+    have = memory_of(world.device)
+    if need > have:
+        raise BrainganError(f"this run needs at least {need / 2**30:,.1f} GiB to train ({_parameters(G):,} + "
+                            f"{_parameters(D):,} parameters, batch {config.run.batch_size}), more than the "
+                            f"{have / 2**30:,.1f} GiB of {world.device}; lower --resolution, --g-width, "
+                            "--d-width, --latent-dim or --batch-size")
+
+
+def training_bytes(config: RunConfig, G: nn.Module, D: nn.Module, batch: int) -> int:
+    """A lower bound of the memory one training step holds, from networks on the meta device:
+    float32 weights, gradients and Adam's two moments of G and D (and the EMA copy of G), the
+    activations kept for the backward pass (every layer's output for G on ``batch`` noise vectors
+    and D on twice as many images, reals and fakes) and the images of a ``--limit`` draw."""
+    weights = 4 * _parameters(G) + 4 * _parameters(D)
+    ema = 4 * _parameters(G) if config.ema.decay else 0
+    labels = torch.zeros(batch, dtype=torch.int64)
+    z = torch.empty(batch, config.model.latent_dim)
+    size = config.data.resolution
+    images = 4 * config.data.limit * size * size if config.data.limit else 0
+    return (4 * weights + ema + images
+            + 4 * _outputs(G, z, labels) + 4 * _outputs(D, torch.empty(2 * batch, 1, size, size), labels.repeat(2)))
+
+
+def _parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _outputs(module: nn.Module, *inputs: torch.Tensor) -> int:
+    """Values output by the layers (modules without children) of ``module`` on ``inputs``."""
+    count = [0]
+
+    def add(layer: nn.Module, args: object, output: object) -> None:
+        outputs = output if isinstance(output, (tuple, list)) else (output,)
+        count[0] += sum(t.numel() for t in outputs if isinstance(t, torch.Tensor))
+
+    hooks = [m.register_forward_hook(add) for m in module.modules() if not any(m.children())]
+    try:
+        with torch.no_grad():
+            module(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return count[0]
 
 
 def build_training(config: RunConfig, num_classes: int, world: World) -> TrainingParts:
