@@ -21,9 +21,8 @@ _KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a ch
 
 
 def read_regular(path: str | Path, limit: int = MAX_FILE_BYTES, head: int | None = None) -> bytes:
-    """The bytes of the regular file ``path`` (only its first ``head`` bytes when given); any
-    other kind of file, a file over ``limit`` bytes, or a failed read is a ``BrainganError``
-    naming the file."""
+    """The bytes of the regular file ``path``, or only its first ``head`` bytes; any other kind of
+    file, more than ``limit`` bytes, or a failed read is a ``BrainganError`` naming the file."""
     try:
         # O_NONBLOCK: opening a FIFO that no one writes to returns at once instead of waiting;
         # it changes nothing for a regular file. fstat of the open file then decides, so a
@@ -36,10 +35,16 @@ def read_regular(path: str | Path, limit: int = MAX_FILE_BYTES, head: int | None
         if not stat.S_ISREG(mode):
             kind = next((name for test, name in _KINDS.items() if test(mode)), "a special file")
             raise BrainganError(f"{shown(path)}: not a regular file ({kind}), not read")
-        if size > limit:
+        if head is None and size > limit:
             raise BrainganError(f"{shown(path)}: refused, file larger than {_mib(limit)} ({_mib(size)})")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            data = f.read(limit + 1 if head is None else min(head, limit + 1))
+        want = limit + 1 if head is None else min(head, limit + 1)
+        # os.read(n) reserves n bytes: ask for the size fstat gave, then in steps for whatever more
+        # there is (a file that grew, or one whose size fstat does not know, e.g. under /proc).
+        chunks, got, step = [], 0, size + 1
+        while got < want and (more := os.read(fd, min(want - got, step))):
+            chunks.append(more)
+            got, step = got + len(more), 1 << 20
+        data = b"".join(chunks)
     except OSError as e:
         raise BrainganError(f"{shown(path)}: cannot read ({e.strerror or e})") from e
     finally:
@@ -50,4 +55,4 @@ def read_regular(path: str | Path, limit: int = MAX_FILE_BYTES, head: int | None
 
 
 def _mib(n: int) -> str:
-    return f"{n / (1 << 20):,.0f} MiB"
+    return f"{n / (1 << 20):,.0f} MiB" if n >= 1 << 20 else f"{n:,} bytes"
