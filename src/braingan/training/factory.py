@@ -67,10 +67,11 @@ def discriminator_kwargs(config: RunConfig, num_classes: int, world: World) -> d
 
 
 def check_networks(config: RunConfig, world: World) -> None:
-    """Raise now, before any data is read, if the networks cannot be built as configured (e.g.
-    a family without class inputs asked to condition) or cannot be trained in the device's
-    memory: built and run on the meta device, which costs no memory and draws no random
+    """Raise now, before any data is read, if the loss is unknown, or if the networks cannot be
+    built as configured (e.g. a family without class inputs asked to condition) or trained in the
+    device's memory: built and run on the meta device, which costs no memory and draws no random
     numbers. A conditional run is checked for two classes."""
+    get_loss(config.loss.gan)
     num_classes = 2 if config.model.conditional else 0
     with torch.device("meta"):
         G = build_generator(config.model.arch, **generator_kwargs(config, num_classes))
