@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_safetensors
 from torch import nn
@@ -23,10 +25,12 @@ from braingan import __version__
 from braingan.compat import generator_kwargs
 from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_bytes, atomic_write_text
+from braingan.io.safe_read import read_regular
 from braingan.models import build_generator
 
 WEIGHTS, META = "generator.safetensors", "generator.json"
 FORMAT = 1
+MAX_META_BYTES = 1 << 24  # a description is a few kilobytes
 
 
 @dataclass(frozen=True)
@@ -110,14 +114,15 @@ def _files(run_dir: Path) -> tuple[Path, Path]:
     meta_path, weights_path = run_dir / META, run_dir / WEIGHTS
     if not meta_path.exists() or not weights_path.exists():
         raise BrainganError(f"{run_dir}: no trained generator ({META} and {WEIGHTS}); has training finished?")
+    read_regular(weights_path, limit=sys.maxsize, head=0)  # a FIFO or a device is not read from
     return meta_path, weights_path
 
 
 def _parse(own: str | None, meta_path: Path) -> GeneratorFile:
     """The weights' own header wins; files written before it existed have only generator.json."""
     try:
-        values = json.loads(own if own is not None else meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        values = json.loads(own if own is not None else read_regular(meta_path, MAX_META_BYTES).decode("utf-8"))
+    except ValueError as e:
         raise BrainganError(f"{meta_path}: unreadable ({e})") from e
     return GeneratorFile.from_dict(values, source=str(meta_path))
 
@@ -144,13 +149,34 @@ def load_generator(run_dir: Path) -> tuple[nn.Module, GeneratorFile]:
     except (OSError, ValueError, SafetensorError) as e:
         raise BrainganError(f"{run_dir}: unreadable generator files ({e})") from e
     card = _parse(own, meta_path)
+    with torch.device("meta"):  # checked against the card and the weights before it costs memory
+        _check_fit(_built(card, meta_path), card, state, meta_path, weights_path)
+    generator = _built(card, meta_path)
+    generator.load_state_dict(state)
+    return generator.eval(), card
+
+
+def _built(card: GeneratorFile, meta_path: Path) -> nn.Module:
     try:
         # generator.json of older versions names some arguments differently (braingan.compat)
-        generator = build_generator(card.arch, **generator_kwargs(dict(card.kwargs)))
-    except (TypeError, ValueError) as e:
+        return build_generator(card.arch, **generator_kwargs(dict(card.kwargs)))
+    except (TypeError, ValueError, RuntimeError, BrainganError) as e:
         raise BrainganError(f"{meta_path}: {card.arch} cannot be built from {card.kwargs} ({e})") from e
-    try:
-        generator.load_state_dict(state)
-    except RuntimeError as e:
-        raise BrainganError(f"{weights_path}: weights do not fit {card.arch} ({str(e).splitlines()[0]})") from e
-    return generator.eval(), card
+
+
+def _check_fit(generator: nn.Module, card: GeneratorFile, state: dict[str, torch.Tensor], meta_path: Path,
+               weights_path: Path) -> None:
+    """The generator the kwargs build must be the one the card describes (its noise size, image
+    size and classes, which generating relies on) and have the weights' names and shapes."""
+    built = (generator.latent_dim, generator.resolution, getattr(generator, "num_classes", 0))
+    described = (card.latent_dim, card.resolution, len(card.classes) if card.conditional else 0)
+    if built != described:
+        raise BrainganError(f"{meta_path}: its kwargs build a generator of latent {built[0]}, {built[1]} px and "
+                            f"{built[2]} classes, but it describes latent {described[0]}, {described[1]} px and "
+                            f"{described[2]} classes")
+    shapes = {name: tuple(t.shape) for name, t in generator.state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in state.items()}
+    if shapes != found:
+        name = next(n for n in sorted(shapes.keys() | found.keys()) if shapes.get(n) != found.get(n))
+        raise BrainganError(f"{weights_path}: weights do not fit {card.arch} ({name}: "
+                            f"{found.get(name, 'missing')} in the file, {shapes.get(name, 'none')} in the network)")
