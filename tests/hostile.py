@@ -29,7 +29,8 @@ from braingan.data.readers import read_grey
 from braingan.errors import BrainganError
 from conftest import RealScans
 
-PARTS = ["test_hostile_inputs"]  # the modules holding a CASES list: add a new part here
+# the modules holding a CASES list: add a new part here
+PARTS = ["test_hostile_inputs", "test_hostile_data", "test_hostile_outputs"]
 
 
 @dataclass

@@ -16,15 +16,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("run", type=Path, help="run directory (holds generator.safetensors + generator.json)")
     parser.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="ONNX file to write")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing FILE outside a run directory (braingan did not write it)")
     parser.set_defaults(handler=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from braingan.io.atomic import writable
     from braingan.io.generator_files import load_generator
     from braingan.io.onnx import export_onnx
 
     if args.onnx.is_dir():
         raise BrainganError(f"{args.onnx}: is a folder; give a file name such as generator.onnx")
+    writable(args.onnx, args.force)
     generator, card = load_generator(args.run)
     conditional = export_onnx(generator, card.to_dict(), args.onnx)
     inputs = "z, label" if conditional else "z"

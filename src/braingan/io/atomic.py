@@ -6,9 +6,10 @@ device node, socket or folder) is refused, so ``--grid /dev/null`` leaves /dev/n
 
 Whose file it is, for the paths users name (``--grid``, ``report --out``, ``export --onnx``):
 braingan replaces an existing regular file only when it lies in a run directory (a folder holding
-a run's ``generator.json``, ``checkpoints/last.pt`` or run lock) or in a folder directly inside
-one (RUN/generated), where every file is braingan's own; anywhere else it is taken to be the
-user's, replaced only with ``--force``. No marker is left in the user's folders to decide it.
+a run's ``generator.json`` or ``checkpoints/last.pt``, names other tools do not use as they do
+``.lock`` or ``config.toml``) or in a folder directly inside one (RUN/generated), where every file
+is braingan's own; anywhere else it is taken to be the user's, replaced only with ``--force``. No
+marker is left in the user's folders to decide it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import BinaryIO
 
 from braingan.errors import BrainganError
 
-RUN_MARKERS = ("generator.json", "checkpoints/last.pt", ".lock")  # what makes a folder a run directory
+RUN_MARKERS = ("generator.json", "checkpoints/last.pt")  # what makes a folder a run directory
 KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
@@ -63,15 +64,10 @@ def writable(path: str | Path, force: bool = False) -> Path:
     return path
 
 
-def orphans(folder: str | Path, names: str = "*") -> list[Path]:
-    """Temporary files that writes to ``folder/names`` (a glob) left behind when killed."""
-    return sorted(Path(folder).glob(f".{names}.*.tmp"))
-
-
 def remove_orphans(folder: str | Path, names: str, log: Callable[[str], None]) -> None:
-    """Delete ``orphans(folder, names)``: call only while no other process writes there (a run
-    directory's lock holder, a generate that owns its --out)."""
-    for torn in orphans(folder, names):
+    """Delete the temporary files that writes to ``folder/names`` (a glob) left when killed; only
+    while no other process writes there (a run directory's lock holder, generate in its --out)."""
+    for torn in sorted(Path(folder).glob(f".{names}.*.tmp")):
         torn.unlink(missing_ok=True)
         log(f"removed {torn.name}, an unfinished write")
 

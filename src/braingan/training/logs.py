@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from braingan.io.atomic import append_text, atomic_write_text
+from braingan.io.atomic import append_text, atomic_write_text, refuse_special
 
 # augment_p: ADA's p (or the fixed one); kimg: thousands of real images shown, the schedule's unit
 # in the few-shot literature (written from the step and the batch size, so older logs still read).
@@ -19,7 +19,9 @@ class LossLog:
         self.path, self.batch_size = path, batch_size
 
     def read(self) -> list[dict[str, float]]:
-        """Complete rows only: a line torn by a kill is ignored."""
+        """Complete rows only: a line torn by a kill is ignored. A FIFO or symlink in its place is
+        refused (reading a FIFO would wait forever)."""
+        refuse_special(self.path)
         if not self.path.exists():
             return []
         with self.path.open(newline="", encoding="utf-8") as f:
