@@ -31,6 +31,8 @@ def run_import(args: argparse.Namespace) -> int:
     from braingan.io.keras_h5 import seed_generator_from_h5
     from braingan.io.model_card import write_model_card
 
+    if not args.label.strip():
+        raise BrainganError("--class must name the class the generator was trained on, not be empty")
     if (args.out / META).exists():
         raise BrainganError(f"{args.out}: already holds a generator; choose another --out")
     generator = seed_generator_from_h5(args.h5)
