@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import functools
+import signal
 import sys
 
 from braingan import __version__
@@ -18,6 +19,7 @@ from braingan.errors import BrainganError
 from braingan.training.signals import TrainingInterrupted
 
 COMMANDS = (train, generate, evaluate, report, export, import_keras)
+INTERRUPTED = 128 + signal.SIGINT  # the shell's status for a command stopped by Ctrl-C
 Parser = functools.partial(argparse.ArgumentParser, allow_abbrev=False)
 
 
@@ -59,3 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as e:
         print(f"braingan: {e}", file=sys.stderr)
         return e.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside training's own handling (preprocessing, generate, ...)
+        print("braingan: interrupted", file=sys.stderr)
+        return INTERRUPTED

@@ -108,12 +108,12 @@ def _braingan() -> str:
 def _train(config: RunConfig, out: Path, resume: bool) -> None:
     """``api.train``; a numerical fault gets the advice of how to go on from the command line."""
     from braingan import api
-    from braingan.training.health import NumericalFault
+    from braingan.training.health import NumericalFault, lower_rate
 
     try:
         api.train(config, out, resume=resume)
     except NumericalFault as e:
-        lower = f"--lr {config.optim.lr / 2:g}"
+        lower = f"--lr {lower_rate(config.optim.lr):g}"
         if e.last_good_step is None:
             advice = f"train again with a lower learning rate, e.g. {lower}"
         else:

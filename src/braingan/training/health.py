@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from braingan.config import OptimConfig
 from braingan.errors import BrainganError
 
 
@@ -27,6 +28,12 @@ class NumericalFault(BrainganError):
                 else f"the checkpoint of step {last_good_step} is kept")
         super().__init__(f"step {step}: NaN/inf in {what}; training stopped without saving; {kept}.")
         self.step, self.what, self.last_good_step = step, what, last_good_step
+
+
+def lower_rate(lr: float) -> float:
+    """The learning rate to suggest after a run diverged at ``lr``: half of it, but never above
+    the seed's 2e-4, which these networks train at (half of a rate far too high is still too high)."""
+    return min(lr / 2, OptimConfig().lr)
 
 
 def first_bad_loss(steps: Sequence[int], losses: Sequence[Sequence[float]]) -> tuple[int, str] | None:
