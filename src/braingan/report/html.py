@@ -3,7 +3,9 @@
 It reads only what the run directory already holds: config.toml, samples/step_*.png,
 losses.png (or log.csv), and metrics.json + the metrics' pictures from ``braingan evaluate``.
 Every metric is shown from its ``MetricResult`` (rows, notes, its own section), so this page
-knows no metric by name.
+knows no metric by name. Each file is read only when regular and within a size limit; one that
+is damaged, foreign or from an older version is said so where it would be shown, and the page
+is written all the same.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import base64
 import html
 import io
 import json
+import math
 import tempfile
 from pathlib import Path
 
@@ -19,8 +22,10 @@ from PIL import Image
 
 from braingan import __version__
 from braingan.config import RunConfig, load_toml
+from braingan.errors import BrainganError
 from braingan.evaluation import METRICS_FILE
 from braingan.io.atomic import atomic_write_text
+from braingan.io.safe_read import read_regular
 from braingan.metrics.registry import METRICS, result_of
 from braingan.metrics.result import Figure, MetricResult, Paragraph, Row, Section, Table, artifact_path
 from braingan.report.plots import plot_losses
@@ -28,6 +33,10 @@ from braingan.training.logs import LossLog
 
 REPORT_FILE = "report.html"
 MAX_GRIDS = 12
+MAX_PICTURE_BYTES = 64 << 20  # a grid or plot is kilobytes; embedded larger, the page would not open
+MAX_TEXT_BYTES = 64 << 20  # metrics.json with its memorization pairs is at most a few megabytes
+# What reading a metric's values back can raise when they are not what this version wrote.
+UNREADABLE = (LookupError, TypeError, ValueError, AttributeError, ArithmeticError)
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -47,10 +56,46 @@ def _img(data: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}"{size} src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
 
+def _picture(path: Path, alt: str) -> str:
+    """The image file ``path`` embedded, or a line saying why it is not."""
+    try:
+        data = read_regular(path, MAX_PICTURE_BYTES)
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()  # a truncated or damaged file would show as a broken image
+        return _img(data, alt)
+    except BrainganError as e:
+        return _warn(str(e))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        return _warn(f"{path}: not shown, not an image this page can embed ({type(e).__name__})")
+
+
+def _warn(text: str) -> str:
+    return f"<p class='warn'>{html.escape(text)}</p>"
+
+
+def _text(path: Path) -> str:
+    """A text file of the run (a BrainganError when it cannot be read); bytes that are not UTF-8
+    are shown as replacement characters."""
+    return read_regular(path, MAX_TEXT_BYTES).decode("utf-8", errors="replace")
+
+
 def _config(run: Path) -> str:
     path = run / "config.toml"
-    body = html.escape(path.read_text(encoding="utf-8")) if path.is_file() else "(no config.toml)"
+    try:
+        body = html.escape(_text(path)) if path.exists() else "(no config.toml)"
+    except BrainganError as e:
+        body = html.escape(str(e))
     return f"<h2>Configuration</h2><pre>{body}</pre>"
+
+
+def _log_rows(run: Path) -> tuple[list[dict[str, float]], str]:
+    """log.csv's rows whose numbers are all finite (a log edited by hand may say nan), and why
+    there are none when it cannot be read."""
+    try:
+        rows = LossLog(run / "log.csv").read()
+    except (BrainganError, OSError, ValueError) as e:  # a UnicodeDecodeError is a ValueError
+        return [], f"log.csv not read ({e})"
+    return [r for r in rows if all(math.isfinite(v) for v in r.values())], "No log.csv."
 
 
 def _samples(run: Path) -> str:
@@ -59,24 +104,23 @@ def _samples(run: Path) -> str:
         return "<h2>Samples during training</h2><p class='note'>No sample grids in samples/.</p>"
     shown = grids if len(grids) <= MAX_GRIDS else [grids[round(i * (len(grids) - 1) / (MAX_GRIDS - 1))]
                                                     for i in range(MAX_GRIDS)]
-    figures = "".join(f"<figure>{_img(p.read_bytes(), p.stem)}<figcaption>{html.escape(p.stem)}</figcaption></figure>"
+    figures = "".join(f"<figure>{_picture(p, p.stem)}<figcaption>{html.escape(p.stem)}</figcaption></figure>"
                       for p in shown)
     note = f"<p class='note'>{len(shown)} of {len(grids)} grids, from fixed noise.</p>"
     return f"<h2>Samples during training</h2>{note}{figures}"
 
 
 def _losses(run: Path) -> str:
-    png = run / "losses.png"
-    if not png.is_file():
-        rows = LossLog(run / "log.csv").read()
-        if not rows:
-            return "<h2>Losses</h2><p class='note'>No log.csv.</p>"
-        with tempfile.TemporaryDirectory() as tmp:
-            plot_losses(rows, Path(tmp) / "losses.png")
-            data = (Path(tmp) / "losses.png").read_bytes()
-    else:
-        data = png.read_bytes()
-    return f"<h2>Losses</h2>{_img(data, 'generator and discriminator losses')}"
+    png, alt = run / "losses.png", "generator and discriminator losses"
+    if png.exists():
+        return f"<h2>Losses</h2>{_picture(png, alt)}"
+    rows, missing = _log_rows(run)
+    if not rows:
+        return f"<h2>Losses</h2><p class='note'>{html.escape(missing)}</p>"
+    with tempfile.TemporaryDirectory() as tmp:
+        plot_losses(rows, Path(tmp) / "losses.png")
+        data = (Path(tmp) / "losses.png").read_bytes()
+    return f"<h2>Losses</h2>{_img(data, alt)}"
 
 
 def _metric_rows(name: str, result: MetricResult) -> str:
@@ -112,7 +156,7 @@ def _block(block: Paragraph | Figure | Table, folder: Path, metric: str) -> str:
         return f"<p{kind}>{html.escape(block.text)}</p>"
     if isinstance(block, Figure):
         path = artifact_path(folder, metric, block.artifact)
-        return _img(path.read_bytes(), block.caption) if path.is_file() else ""
+        return _picture(path, block.caption) if path.exists() else ""
     return _table(block)
 
 
@@ -124,28 +168,35 @@ def _read_metrics(run: Path) -> tuple[dict, dict[str, MetricResult]] | None:
     """metrics.json and each metric's result; a file this version cannot read, or a metric whose
     values are not what it wrote (an older version's, or edited by hand), is said so on the page."""
     path = run / METRICS_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-        entries = dict(report["metrics"])
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        report = json.loads(_text(path))
+        entries = report["metrics"]
+        if not isinstance(entries, dict):
+            raise TypeError(f"its metrics are {type(entries).__name__}, not an object")
+    except BrainganError as e:
+        return {"unreadable": str(e)}, {}
+    except (ValueError, KeyError, TypeError) as e:
         return {"unreadable": f"{path}: not a metrics.json this version reads ({e})"}, {}
     results = {}
     for name, values in entries.items():
         try:
             results[name] = result_of(name, values)
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+        except UNREADABLE as e:
             results[name] = MetricResult(values={}, notes=[f"values not readable by braingan {__version__} ({e!r})"])
     return report, results
 
 
 def _trained(run: Path) -> str:
     """What was trained and for how long, from config.toml and log.csv."""
-    rows = LossLog(run / "log.csv").read()
-    if not (run / "config.toml").is_file() or not rows:
+    rows, _ = _log_rows(run)
+    if not (run / "config.toml").exists() or not rows:
         return "<p class='note'>No config.toml and log.csv: not a run trained here (an imported generator?).</p>"
-    config = RunConfig.from_dict(load_toml(run / "config.toml"), str(run / "config.toml"))
+    try:
+        config = RunConfig.from_dict(load_toml(run / "config.toml"), str(run / "config.toml"))
+    except BrainganError as e:
+        return _warn(f"what was trained is unknown: {e}")
     steps = int(rows[-1]["step"])
     batch = config.run.batch_size
     minutes = sum(batch / r["images_per_s"] for r in rows if r["images_per_s"] > 0) / 60
@@ -159,7 +210,7 @@ def _summary(run: Path, metrics: tuple[dict, dict[str, MetricResult]] | None) ->
     """What a reader needs first: what was trained, the latest samples, and each metric's reading
     in a sentence (the details follow below)."""
     grids = sorted((run / "samples").glob("step_*.png"))
-    latest = (f"<figure>{_img(grids[-1].read_bytes(), grids[-1].stem)}<figcaption>the latest grid, "
+    latest = (f"<figure>{_picture(grids[-1], grids[-1].stem)}<figcaption>the latest grid, "
               f"{html.escape(grids[-1].stem)}: every grid of the run draws from the same noise, so the grids "
               "below show the same samples improving</figcaption></figure>" if grids else "")
     if metrics is None:
@@ -184,8 +235,9 @@ def _metrics(run: Path, metrics: tuple[dict, dict[str, MetricResult]] | None) ->
     report, results = metrics
     if "unreadable" in report:
         return f"<h2>Metrics</h2><p class='warn'>{_fmt(report['unreadable'])}</p>"
+    why = report.get("skipped") or {}
     skipped = "".join(f"<tr><th>{_fmt(k)}</th><td colspan=6 class='note'>skipped: {_fmt(v)}</td></tr>"
-                      for k, v in dict(report.get("skipped") or {}).items())
+                      for k, v in (why.items() if isinstance(why, dict) else [("?", why)]))
     head = (f"<p>{_fmt(report.get('n_fake'))} generated ({_fmt(report.get('fake'))}) vs {_fmt(report.get('n_real'))} "
             f"real images ({_fmt(report.get('real'))}) at {_fmt(report.get('resolution'))} px. "
             "<em>95% interval</em>: the reading's bootstrap interval (real scans resampled by scan, and samples). "
@@ -214,8 +266,6 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
     """Write the page (default: RUN/report.html) and return its path."""
     run = Path(run)
     if not run.is_dir():
-        from braingan.errors import BrainganError
-
         raise BrainganError(f"{run}: no such run directory")
     path = Path(out) if out is not None else run / REPORT_FILE
     atomic_write_text(path, render(run))
