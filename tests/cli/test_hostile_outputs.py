@@ -77,14 +77,14 @@ def earlier(name: str) -> Callable[[Ctx], None]:
     return build
 
 
-def then_load(prepare: Callable[[Ctx], object], argv_of: Callable[[Ctx], list[object]]):
-    """Prepare, run a command that must succeed, then load what it wrote to gen/ (a WORKS row)."""
+def then_load(prepare: Callable[[Ctx], object], *argvs_of: Callable[[Ctx], list[object]]):
+    """Prepare, run commands that must succeed, then load what they wrote to gen/ (a WORKS row)."""
     def build(c: Ctx) -> Callable[[], object]:
         prepare(c)
-        argv = [str(a) for a in argv_of(c)]
 
         def call() -> object:
-            assert main(argv) == 0
+            for argv_of in argvs_of:
+                assert main([str(a) for a in argv_of(c)]) == 0
             return load_dataset(DataConfig(path=str(c.tmp / "gen"), resolution=32, cache=False, dedupe=False),
                                 log=lambda _: None)
         return call
@@ -131,8 +131,9 @@ def full_disk(c: Ctx, where: str, syscall: str = "fsync", after: int = 0) -> Non
     c.monkeypatch.setattr(os, syscall, fake)
 
 
-def resume(c: Ctx, run: Path, *flags: object) -> list[object]:
-    return ["train", "--resume", "--out", run, "--epochs", "2", *flags]
+def resume(run: Path) -> list[object]:
+    """Two more steps of ``run`` (a copy of the finished run)."""
+    return ["train", "--resume", "--out", run, "--epochs", "2"]
 
 
 def after(prepare: Callable[[Ctx], object], argv_of: Callable[[Ctx], list[object]]) -> Callable[[Ctx], list[object]]:
@@ -221,21 +222,25 @@ CASES = [
      cli(lambda c: ["generate", claims_other_data(c), "-n", "2", "--out", c.tmp / "gen", "--reject-memorized"]),
      EXIT2, CHANGED),
     ("log.csv append on a full disk", cli(after(lambda c: full_disk(c, "log.csv", "write"),
-                                                lambda c: resume(c, run_copy(c)))),
+                                                lambda c: resume(run_copy(c)))),
      EXIT2, f"log.csv: {FULL}; its earlier lines are intact; the checkpoint was saved at step"),
-    ("sample grid on a full disk", cli(after(lambda c: full_disk(c, "/samples/"), lambda c: resume(c, run_copy(c)))),
+    ("sample grid on a full disk", cli(after(lambda c: full_disk(c, "/samples/"), lambda c: resume(run_copy(c)))),
      EXIT2, f"step_000004.png: {FULL}; the previous file is intact; the checkpoint was saved at step 4"),
     ("checkpoint and log on a full disk",
      cli(after(lambda c: (full_disk(c, "log.csv", "write"), full_disk(c, "last.pt")),
-               lambda c: resume(c, run_copy(c)))),
+               lambda c: resume(run_copy(c)))),
      EXIT2, "checkpoints/last.pt keeps step 2 of the"),
     ("generate on a full disk", cli(after(lambda c: full_disk(c, "/gen/", after=3), lambda c: generate(c, n=6))),
      EXIT2, f"{FULL}; the previous file is intact; 3 of 6 images written"),
-    ("config.toml of a run is a symlink", cli(lambda c: resume(c, run_with("config.toml", to_users)(c))),
+    ("resume after an interrupted generator export",
+     then_load(lambda c: run_copy(c).joinpath(".generator.safetensors.k9x1.tmp").write_bytes(b"torn"),
+               lambda c: resume(c.tmp / "run"),
+               lambda c: ["generate", c.tmp / "run", "-n", 2, "--out", c.tmp / "gen"]), WORKS, None),
+    ("config.toml of a run is a symlink", cli(lambda c: resume(run_with("config.toml", to_users)(c))),
      EXIT2, "config.toml: exists and is a symbolic link"),
-    ("log.csv of a run is a FIFO", cli(lambda c: resume(c, run_with("log.csv", mkfifo)(c))),
+    ("log.csv of a run is a FIFO", cli(lambda c: resume(run_with("log.csv", mkfifo)(c))),
      EXIT2, "log.csv: exists and is a FIFO"),
-    ("checkpoint of a run is a symlink", cli(lambda c: resume(c, run_with("checkpoints/last.pt", _copy_aside)(c))),
+    ("checkpoint of a run is a symlink", cli(lambda c: resume(run_with("checkpoints/last.pt", _copy_aside)(c))),
      EXIT2, "last.pt: exists and is a symbolic link"),
 ]
 
@@ -255,7 +260,7 @@ def _unchanged(*names: str) -> Callable[[Ctx], None]:
 
 
 def _kind(name: str, test: Callable[[int], bool]) -> Callable[[Ctx], None]:
-    return lambda c: (assert_(test(os.lstat(c.tmp / name).st_mode), name))
+    return lambda c: assert_(test(os.lstat(c.tmp / name).st_mode), name)
 
 
 def assert_(ok: bool, what: object) -> None:
@@ -307,6 +312,8 @@ AFTER: dict[str, Callable[[Ctx], None]] = {
     "sample grid on a full disk": lambda c: assert_(_step(c) == 4, "saved"),
     "checkpoint and log on a full disk": lambda c: (_log_rows_complete(c), assert_(_step(c) == 2, "kept")),
     "generate on a full disk": _gen_holds("sample_00000.png", "sample_00001.png", "sample_00002.png"),
+    "resume after an interrupted generator export": lambda c: assert_(
+        not list((c.tmp / "run").glob(".*.tmp")) and _step(c) == 4, "the orphan removed, the run resumed"),
     "config.toml of a run is a symlink": _unchanged("users_file"),
     "log.csv of a run is a FIFO": _kind("run/log.csv", stat.S_ISFIFO),
     "checkpoint of a run is a symlink": lambda c: (_kind("run/checkpoints/last.pt", stat.S_ISLNK)(c), assert_(

@@ -249,6 +249,15 @@ class Trainer:
     # -- loop -----------------------------------------------------------------------------
 
     def fit(self) -> None:
+        """Train to the end of the schedule, a stop signal or the budget. When a write fails (a
+        full disk, log.csv included), the checkpoint is saved if it can be, and the error says
+        which step it holds."""
+        try:
+            self._fit()
+        except WriteError as e:
+            raise WriteError(f"{e}; {self._save_after_failed_write()}") from e
+
+    def _fit(self) -> None:
         r = self.config.run
         total = self.config.total_steps
         local = self.world.local_batch(r.batch_size)
@@ -260,42 +269,39 @@ class Trainer:
         # Counted in images: tqdm then shows images shown (k), images/s and the schedule's time left.
         self.bar = tqdm(total=total * r.batch_size, initial=self.step * r.batch_size, unit="img", unit_scale=True,
                         dynamic_ncols=True, disable=quiet)
-        try:
-            self._call("start")
-            with catch_stop_signals() as stop, self.bar:
-                while self.step < total:
-                    p = self.augment_p
-                    stats = self._train_one(local)
-                    self.step += 1
-                    pending.append((self.step, stats, p))
-                    self.bar.update(r.batch_size)
-                    over = self.out_of_time
-                    # Under torchrun the ranks read losses and decide to stop together, at the same
-                    # steps (each rank's clock may differ: any rank out of time stops all); losses are
-                    # read before every checkpoint, so no NaN state is saved.
-                    flush = (len(pending) >= r.log_every or self.step == total
-                             or self.step % r.checkpoint_every == 0 or ((stop or over) and not self.world.distributed))
-                    signalled = self.world.agree(bool(stop)) if flush else False
-                    timed_out = self.world.agree(over) if flush and r.minutes else False
-                    self.stopping = signalled or timed_out
-                    if flush:
-                        now = time.perf_counter()
-                        rate = (self.step - last_step) * r.batch_size / max(now - last_time, 1e-9)
-                        self._call("losses", self._read_losses(pending, rate))
-                        pending, last_time, last_step = [], now, self.step
-                    self._call("step_end")
-                    if signalled:
-                        self._call("end")
-                        raise TrainingInterrupted(stop.signum or signal.SIGTERM, self.step)
-                    if timed_out:
-                        break
-            if timed_out:
-                self.log(f"the {r.minutes:g}-minute budget (--minutes) is spent at step {self.step:,} of {total:,} "
-                         f"({self.step * r.batch_size:,} of {self.config.total_images:,} images): saving the "
-                         "checkpoint and the generator as at the end of the schedule")
-            self._call("end")
-        except WriteError as e:  # a full disk: keep what training did, then say what happened
-            raise WriteError(f"{e}; {self._save_after_failed_write()}") from e
+        self._call("start")
+        with catch_stop_signals() as stop, self.bar:
+            while self.step < total:
+                p = self.augment_p
+                stats = self._train_one(local)
+                self.step += 1
+                pending.append((self.step, stats, p))
+                self.bar.update(r.batch_size)
+                over = self.out_of_time
+                # Under torchrun the ranks read losses and decide to stop together, at the same
+                # steps (each rank's clock may differ: any rank out of time stops all); losses are
+                # read before every checkpoint, so no NaN state is saved.
+                flush = (len(pending) >= r.log_every or self.step == total or self.step % r.checkpoint_every == 0
+                         or ((stop or over) and not self.world.distributed))
+                signalled = self.world.agree(bool(stop)) if flush else False
+                timed_out = self.world.agree(over) if flush and r.minutes else False
+                self.stopping = signalled or timed_out
+                if flush:
+                    now = time.perf_counter()
+                    rate = (self.step - last_step) * r.batch_size / max(now - last_time, 1e-9)
+                    self._call("losses", self._read_losses(pending, rate))
+                    pending, last_time, last_step = [], now, self.step
+                self._call("step_end")
+                if signalled:
+                    self._call("end")
+                    raise TrainingInterrupted(stop.signum or signal.SIGTERM, self.step)
+                if timed_out:
+                    break
+        if timed_out:
+            self.log(f"the {r.minutes:g}-minute budget (--minutes) is spent at step {self.step:,} of {total:,} "
+                     f"({self.step * r.batch_size:,} of {self.config.total_images:,} images): saving the checkpoint "
+                     "and the generator as at the end of the schedule")
+        self._call("end")
 
     def _save_after_failed_write(self) -> str:
         """Save the checkpoint when it is behind and the weights are sound; what it holds, in words."""
