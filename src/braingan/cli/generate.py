@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from braingan.errors import BrainganError
+from braingan.errors import BrainganError, shown
 
 FORMATS = ("png", "nifti", "dicom")
 CHUNK = 1024  # images made, audited (--reject-memorized) and written at a time
@@ -60,7 +60,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.per_slice and args.format != "nifti":
         raise BrainganError("--per-slice applies to --format nifti only")
     if args.out.exists() and not args.out.is_dir():
-        raise BrainganError(f"{args.out}: exists and is not a folder")
+        raise BrainganError(f"{shown(args.out)}: exists and is not a folder")
     if args.grid is not None:
         writable(args.grid, args.force)
     synthesizer = api.load(args.run, device=args.device)
@@ -90,12 +90,14 @@ def run_generate(args: argparse.Namespace) -> int:
             if args.grid is not None:
                 kept.append(images)
         writer.close()
-    except KeyboardInterrupt:
-        print(f"braingan: interrupted: {writer.written:,} of {args.n:,} images written to {args.out}, every file "
-              "complete", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # said here, with what was written; the files are whole (atomic writes)
+        from braingan.cli import INTERRUPTED
+
+        print(f"braingan: interrupted: {writer.written:,} of {args.n:,} images written to {shown(args.out)}, "
+              "every file complete", file=sys.stderr)
+        return INTERRUPTED
     except WriteError as e:
-        raise WriteError(f"{e}; {writer.written:,} of {args.n:,} images written to {args.out}, "
+        raise WriteError(f"{e}; {writer.written:,} of {args.n:,} images written to {shown(args.out)}, "
                          "every file complete") from e
     if memorized is not None:
         indices = f" (indices {', '.join(map(str, dropped[:20]))}{' ...' if len(dropped) > 20 else ''})"
@@ -107,7 +109,7 @@ def run_generate(args: argparse.Namespace) -> int:
         images = np.concatenate(kept)
         cols = math.ceil(math.sqrt(len(images)))
         save_png(args.grid, grid(images, math.ceil(len(images) / cols), cols))
-    print(f"{writer.written} images of {synthesizer.resolution} px written to {args.out} as {args.format}")
+    print(f"{writer.written} images of {synthesizer.resolution} px written to {shown(args.out)} as {args.format}")
     return 0
 
 
@@ -125,7 +127,7 @@ def _check_sizes(args: argparse.Namespace, resolution: int) -> None:
         pixels = (math.ceil(args.n / cols) * (resolution + 2) - 2) * (cols * (resolution + 2) - 2)
         if pixels > Image.MAX_IMAGE_PIXELS:
             most = math.floor((math.sqrt(Image.MAX_IMAGE_PIXELS) + 2) / (resolution + 2)) ** 2
-            raise BrainganError(f"{args.grid}: a grid of {args.n:,} images of {resolution} px would have "
+            raise BrainganError(f"{shown(args.grid)}: a grid of {args.n:,} images of {resolution} px would have "
                                 f"{pixels:,} pixels, more than image viewers open; drop --grid or generate at most "
                                 f"{most:,} images with it")
 

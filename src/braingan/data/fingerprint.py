@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from braingan.data import Dataset
-from braingan.errors import BrainganError
+from braingan.errors import BrainganError, shown
 
 
 def fingerprint(dataset: Dataset) -> dict[str, Any]:
@@ -34,5 +34,5 @@ def check_same_data(saved: dict[str, Any] | None, now: dict[str, Any], where: st
         return
     differs = (f"{saved.get('images')} images then, {now['images']} now" if saved.get("images") != now["images"]
                else f"the same number of images ({now['images']}), but other contents or classes")
-    raise BrainganError(f"{where or 'the embedded demo set'}: not the data this run trained on ({differs}); "
-                        f"{advice}")
+    source = shown(where) if where else "the embedded demo set"
+    raise BrainganError(f"{source}: not the data this run trained on ({differs}); {advice}")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from braingan.errors import BrainganError
+from braingan.errors import BrainganError, shown
 
 RUN_MARKERS = ("generator.json", "checkpoints/last.pt")  # what makes a folder a run directory
 KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
@@ -41,10 +41,10 @@ def refuse_special(path: str | Path) -> None:
     except FileNotFoundError:
         return
     except OSError as e:
-        raise WriteError(f"{path}: cannot write ({e.strerror or e})") from e
+        raise WriteError(f"{shown(path)}: cannot write ({e.strerror or e})") from e
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in KINDS if test(mode)), "not a regular file")
-        raise BrainganError(f"{path}: exists and is {kind}; braingan replaces only regular files it wrote")
+        raise BrainganError(f"{shown(path)}: exists and is {kind}; braingan replaces only regular files it wrote")
 
 
 def in_run_directory(path: str | Path) -> bool:
@@ -59,7 +59,7 @@ def writable(path: str | Path, force: bool = False) -> Path:
     path = Path(path)
     refuse_special(path)
     if path.exists() and not force and not in_run_directory(path):
-        raise BrainganError(f"{path}: exists and braingan did not write it (it is not in a run directory); "
+        raise BrainganError(f"{shown(path)}: exists and braingan did not write it (it is not in a run directory); "
                             "add --force to replace it, or choose another path")
     return path
 
@@ -69,7 +69,7 @@ def remove_orphans(folder: str | Path, names: str, log: Callable[[str], None]) -
     while no other process writes there (a run directory's lock holder, generate in its --out)."""
     for torn in sorted(Path(folder).glob(f".{names}.*.tmp")):
         torn.unlink(missing_ok=True)
-        log(f"removed {torn.name}, an unfinished write")
+        log(f"removed {shown(torn.name)}, an unfinished write")
 
 
 @contextlib.contextmanager
@@ -84,7 +84,7 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise WriteError(f"{path}: cannot write ({e.strerror or e})") from e
+        raise WriteError(f"{shown(path)}: cannot write ({e.strerror or e})") from e
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a file we write follows the user's umask
         with os.fdopen(fd, "wb") as f:
@@ -96,7 +96,7 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise WriteError(f"{path}: cannot write ({e.strerror or e}); the previous file is intact") from e
+            raise WriteError(f"{shown(path)}: cannot write ({e.strerror or e}); the previous file is intact") from e
         raise
 
 
@@ -130,7 +130,7 @@ def append_text(path: str | Path, text: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     except OSError as e:
-        raise WriteError(f"{path}: cannot write ({e.strerror or e})") from e
+        raise WriteError(f"{shown(path)}: cannot write ({e.strerror or e})") from e
     try:
         size = os.fstat(fd).st_size
         data = memoryview(text.encode("utf-8"))
@@ -139,6 +139,6 @@ def append_text(path: str | Path, text: str) -> None:
     except OSError as e:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, size)  # needs no free space
-        raise WriteError(f"{path}: cannot write ({e.strerror or e}); its earlier lines are intact") from e
+        raise WriteError(f"{shown(path)}: cannot write ({e.strerror or e}); its earlier lines are intact") from e
     finally:
         os.close(fd)

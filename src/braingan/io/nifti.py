@@ -15,7 +15,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from braingan.errors import BrainganError
+from braingan.errors import BrainganError, shown
 from braingan.io.atomic import atomic_write_bytes
 
 MAX_SLICES = 32767  # NIfTI-1 stores each dimension as a signed 16-bit number
@@ -43,6 +43,6 @@ def nifti_bytes(images: np.ndarray, description: str, compress: bool = True) -> 
 def save_nifti(path: str | Path, images: np.ndarray, description: str) -> None:
     """Write ``images`` to ``path`` (``.nii`` or ``.nii.gz``) atomically."""
     if len(images) > MAX_SLICES:
-        raise BrainganError(f"{path}: {len(images):,} slices do not fit in one NIfTI-1 volume "
+        raise BrainganError(f"{shown(path)}: {len(images):,} slices do not fit in one NIfTI-1 volume "
                             f"(at most {MAX_SLICES:,})")
     atomic_write_bytes(path, nifti_bytes(images, description, compress=str(path).endswith(".gz")))

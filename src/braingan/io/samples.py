@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from braingan.errors import BrainganError
+from braingan.errors import BrainganError, shown
 from braingan.io.atomic import refuse_special, remove_orphans
 from braingan.io.images import save_png
 from braingan.io.nifti import save_nifti
@@ -34,15 +34,15 @@ def clear_earlier_samples(out: Path, force: bool, log: Callable[[str], None]) ->
     if first is None:
         return
     if not force:
-        raise BrainganError(f"{out}: holds the samples of an earlier generate ({first}, ...); add --force to "
-                            "replace them, or choose another --out")
+        raise BrainganError(f"{shown(out)}: holds the samples of an earlier generate ({shown(first)}, ...); "
+                            "add --force to replace them, or choose another --out")
     for name in _samples(out):  # nothing is removed when one of them is not a regular file
         refuse_special(out / name)
     removed = 0
     for name in _samples(out):
         (out / name).unlink()
         removed += 1
-    log(f"removed {removed:,} samples of an earlier generate from {out}")
+    log(f"removed {removed:,} samples of an earlier generate from {shown(out)}")
 
 
 def _samples(out: Path) -> Iterator[str]:
