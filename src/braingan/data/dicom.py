@@ -85,6 +85,8 @@ def _decode(ds: Dataset, label: str, count: int) -> np.ndarray:
                                 f"{bits}-bit pixels, {needed:,} bytes; the file holds {held:,})")
     try:
         return ds.pixel_array
+    except MemoryError:
+        raise  # not a missing handler: reading() says so
     except Exception as e:  # pydicom raises RuntimeError, NotImplementedError, ValueError, ...
         reason = " ".join(str(e).split()) or type(e).__name__  # pydicom lists the missing plugins
         if syntax is not None and syntax.is_compressed:
@@ -122,7 +124,8 @@ def _numbers(value: object, keyword: str, label: str, count: int | None = None) 
 def _text(value: object) -> str:
     """A value from the file, quoted and cut short: it may hold anything."""
     text = "\\".join(str(v) for v in value) if type(value).__name__ == "MultiValue" else str(value)
-    return repr(text if len(text) <= 40 else text[:40] + "...")
+    text = text if len(text) <= 40 else text[:40] + "..."
+    return f"'{text}'" if text.isprintable() else repr(text)
 
 
 def _number(ds: Dataset, frame: int, macro: str, keyword: str, label: str) -> float | None:

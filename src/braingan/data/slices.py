@@ -77,6 +77,8 @@ def reading(name: str, kind: str) -> Iterator[None]:
             yield
     except BrainganError:
         raise
+    except MemoryError as e:  # within the caps, so the machine is short of memory, not the file damaged
+        raise BrainganError(f"{name}: not enough memory to decode it") from e
     except Exception as e:  # the libraries report damage with many exception types
         reason = " ".join(str(e).split())
         raise BrainganError(f"{name}: corrupt {kind} ({type(e).__name__}{': ' + reason if reason else ''})") from e
