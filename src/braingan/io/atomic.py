@@ -26,7 +26,7 @@ from typing import BinaryIO
 from braingan.errors import BrainganError, shown
 
 RUN_MARKERS = ("generator.json", "checkpoints/last.pt")  # what makes a folder a run directory
-KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
@@ -43,7 +43,7 @@ def refuse_special(path: str | Path) -> None:
     except OSError as e:
         raise WriteError(f"{shown(path)}: cannot write ({e.strerror or e})") from e
     if not stat.S_ISREG(mode):
-        kind = next((name for test, name in KINDS if test(mode)), "not a regular file")
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
         raise BrainganError(f"{shown(path)}: exists and is {kind}; braingan replaces only regular files it wrote")
 
 
@@ -53,15 +53,14 @@ def in_run_directory(path: str | Path) -> bool:
     return any((f / marker).exists() for f in (folder, folder.parent) for marker in RUN_MARKERS)
 
 
-def writable(path: str | Path, force: bool = False) -> Path:
+def writable(path: str | Path, force: bool = False) -> None:
     """Check a path the user named before any work is done: a special file is always refused, an
-    existing regular file outside a run directory unless ``force``. Returns ``path`` as a Path."""
+    existing regular file outside a run directory unless ``force``."""
     path = Path(path)
     refuse_special(path)
     if path.exists() and not force and not in_run_directory(path):
         raise BrainganError(f"{shown(path)}: exists and braingan did not write it (it is not in a run directory); "
                             "add --force to replace it, or choose another path")
-    return path
 
 
 def remove_orphans(folder: str | Path, names: str, log: Callable[[str], None]) -> None:
