@@ -24,17 +24,16 @@ def read_regular(path: str | Path, limit: int = MAX_FILE_BYTES, head: int | None
     """The bytes of the regular file ``path``, or only its first ``head`` bytes; any other kind of
     file, more than ``limit`` bytes, or a failed read is a ``BrainganError`` naming the file."""
     try:
+        _regular(path, os.stat(path).st_mode)  # a socket cannot even be opened
         # O_NONBLOCK: opening a FIFO that no one writes to returns at once instead of waiting;
-        # it changes nothing for a regular file. fstat of the open file then decides, so a
-        # file swapped after a check cannot slip through.
+        # it changes nothing for a regular file. fstat of the open file then decides again, so a
+        # file swapped after the first look cannot slip through.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise BrainganError(f"{shown(path)}: cannot read ({e.strerror or e})") from e
     try:
         mode, size = (info := os.fstat(fd)).st_mode, info.st_size
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _KINDS.items() if test(mode)), "a special file")
-            raise BrainganError(f"{shown(path)}: not a regular file ({kind}), not read")
+        _regular(path, mode)
         if head is None and size > limit:
             raise BrainganError(f"{shown(path)}: refused, file larger than {_mib(limit)} ({_mib(size)})")
         want = limit + 1 if head is None else min(head, limit + 1)
@@ -52,6 +51,12 @@ def read_regular(path: str | Path, limit: int = MAX_FILE_BYTES, head: int | None
     if len(data) > limit:  # it grew while read, or fstat does not know its size (e.g. under /proc)
         raise BrainganError(f"{shown(path)}: refused, file larger than {_mib(limit)}")
     return data
+
+
+def _regular(path: str | Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS.items() if test(mode)), "a special file")
+        raise BrainganError(f"{shown(path)}: not a regular file ({kind}), not read")
 
 
 def _mib(n: int) -> str:
