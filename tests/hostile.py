@@ -30,7 +30,7 @@ from braingan.errors import BrainganError
 from conftest import RealScans
 
 # the modules holding a CASES list: add a new part here
-PARTS = ["test_hostile_inputs", "test_hostile_data", "test_hostile_outputs"]
+PARTS = ["test_hostile_inputs", "test_hostile_data", "test_hostile_outputs", "test_hostile_values"]
 
 
 @dataclass

@@ -89,13 +89,15 @@ def _config(run: Path) -> str:
 
 
 def _log_rows(run: Path) -> tuple[list[dict[str, float]], str]:
-    """log.csv's rows whose numbers are all finite (a log edited by hand may say nan), and why
-    there are none when it cannot be read."""
+    """log.csv's rows whose numbers are all finite (a log edited by hand may say nan), and what
+    to say when there are none."""
+    path = run / "log.csv"
     try:
-        rows = LossLog(run / "log.csv").read()
+        rows = LossLog(path).read()
     except (BrainganError, OSError, ValueError) as e:  # a UnicodeDecodeError is a ValueError
         return [], f"log.csv not read ({e})"
-    return [r for r in rows if all(math.isfinite(v) for v in r.values())], "No log.csv."
+    rows = [r for r in rows if all(math.isfinite(v) for v in r.values())]
+    return rows, "" if rows else ("log.csv holds no complete row." if path.exists() else "No log.csv.")
 
 
 def _samples(run: Path) -> str:
@@ -190,9 +192,11 @@ def _read_metrics(run: Path) -> tuple[dict, dict[str, MetricResult]] | None:
 
 def _trained(run: Path) -> str:
     """What was trained and for how long, from config.toml and log.csv."""
-    rows, _ = _log_rows(run)
-    if not (run / "config.toml").exists() or not rows:
+    rows, missing = _log_rows(run)
+    if not (run / "config.toml").exists() and not (run / "log.csv").exists():
         return "<p class='note'>No config.toml and log.csv: not a run trained here (an imported generator?).</p>"
+    if not rows:
+        return f"<p class='note'>What was trained is unknown: {html.escape(missing)}</p>"
     try:
         config = RunConfig.from_dict(load_toml(run / "config.toml"), str(run / "config.toml"))
     except BrainganError as e:
