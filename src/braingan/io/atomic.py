@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from braingan.errors import BrainganError, shown
+from braingan.io.safe_read import file_kind
 
 RUN_MARKERS = ("generator.json", "checkpoints/last.pt")  # what makes a folder a run directory
-_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
-         (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 class WriteError(BrainganError):
@@ -43,8 +42,8 @@ def refuse_special(path: str | Path) -> None:
     except OSError as e:
         raise WriteError(f"{shown(path)}: cannot write ({e.strerror or e})") from e
     if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-        raise BrainganError(f"{shown(path)}: exists and is {kind}; braingan replaces only regular files it wrote")
+        raise BrainganError(f"{shown(path)}: exists and is {file_kind(mode)}; braingan replaces only regular files "
+                            "it wrote")
 
 
 def in_run_directory(path: str | Path) -> bool:

@@ -16,8 +16,15 @@ from braingan.errors import BrainganError, shown
 # Far above any scan braingan reads (a 512^3 float32 NIfTI is 512 MiB), far below memory.
 MAX_FILE_BYTES = 1 << 30
 
-_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
-          stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, in words ("a FIFO"); a symbolic link only from ``lstat``."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
 
 
 def read_regular(path: str | Path, limit: int = MAX_FILE_BYTES, head: int | None = None) -> bytes:
@@ -55,8 +62,7 @@ def read_regular(path: str | Path, limit: int = MAX_FILE_BYTES, head: int | None
 
 def _regular(path: str | Path, mode: int) -> None:
     if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _KINDS.items() if test(mode)), "a special file")
-        raise BrainganError(f"{shown(path)}: not a regular file ({kind}), not read")
+        raise BrainganError(f"{shown(path)}: not a regular file ({file_kind(mode)}), not read")
 
 
 def _mib(n: int) -> str:
