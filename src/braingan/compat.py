@@ -47,5 +47,7 @@ def run_config(values: dict[str, Any], source: str) -> dict[str, Any]:
 def generator_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     """A generator's constructor arguments from generator.json, in today's names."""
     if "g_width" in kwargs:
+        if "width" in kwargs:  # one would silently replace the other
+            raise BrainganError(f"the width is given twice (g_width {kwargs['g_width']}, width {kwargs['width']})")
         kwargs = {("width" if key == "g_width" else key): value for key, value in kwargs.items()}
     return kwargs

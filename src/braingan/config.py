@@ -144,8 +144,9 @@ class OptimConfig(Section):
     lr: float = knob(2e-4, "Adam learning rate", range="rate")
     beta1: float = knob(0.5, "Adam beta1", range="below_one")
     beta2: float = knob(0.999, "Adam beta2", range="below_one")
+    # 0 divides a weight whose gradient is 0 by 0: NaN at the first step
     eps: float = knob(1e-7, "Adam epsilon (Keras' default, not PyTorch's 1e-8)", flag="--adam-eps",
-                      range="non_negative")
+                      range="positive")
 
 
 @dataclass

@@ -198,6 +198,7 @@ CASES = [
     ("--lr=-inf", train("--lr=-inf"), EXIT2, "optim.lr must be a finite number, not -inf"),
     ("--lr 5", train("--lr", "5"), EXIT2, "optim.lr must be in (0, 1], not 5.0"),
     ("--adam-eps nan", train("--adam-eps", "nan"), EXIT2, "optim.eps must be a finite number, not nan"),
+    ("--adam-eps 0", train("--adam-eps", "0"), EXIT2, "optim.eps must be positive, not 0.0"),
     ("--clip-low nan", train("--clip-low", "nan"), EXIT2, "data.clip_low must be a finite number, not nan"),
     ("--minutes inf", train("--minutes", "inf"), EXIT2, "run.minutes must be a finite number, not inf"),
     ("--subset-seed -1", train("--limit", "3", "--subset-seed", "-1"), EXIT2,
@@ -280,6 +281,9 @@ CASES = [
     ("generator weights missing a tensor", described(lambda d: None, lambda w: {k: v for k, v in w.items()
                                                                                if k != "out.bias"}),
      EXIT2, "weights do not fit seed_dcgan (out.bias: missing in the file, (1,) in the network)"),
+    ("generator kwargs with the width twice", described(lambda d: d["kwargs"].update(g_width=32)), EXIT2,
+     "cannot be built from {'resolution': 32, 'width': 16, 'num_classes': 0, 'latent_dim': 100, 'g_width': 32} "
+     "(the width is given twice (g_width 32, width 16))"),
     ("generator kwargs negative width", described(lambda d: d["kwargs"].update(width=-4), own=False), EXIT2,
      "generator.json: seed_dcgan cannot be built from"),
     ("generator.json a FIFO", cli(meta_fifo), EXIT2, "generator.json: not a regular file (a FIFO), not read"),
@@ -326,6 +330,19 @@ def test_hostile_value(name, build, outcome, pattern, real_scans, finished_run, 
                        hang_guard):
     ctx = check(name, build, outcome, pattern, real_scans, finished_run, tmp_path, monkeypatch, capsys)
     assert not (ctx.tmp / "out").exists() and not (ctx.tmp / "gen").exists()  # refused before any output
+
+
+@pytest.mark.parametrize("argv", [["generate", "RUN", "-n", "2", "--out", "OUT"],
+                                  ["evaluate", "RUN", "--n", "4", "--metrics", "swd", "--out", "OUT"]])
+@pytest.mark.parametrize("value", [HUGE, "-1", "1e3"])
+def test_a_commands_own_seed_out_of_range_is_refused(argv, value, finished_run, tmp_path, capsys):
+    """generate's and evaluate's --seed (no config knob: argparse's own error, with the usage)."""
+    argv = [str(finished_run) if a == "RUN" else str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--seed", value])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and f"argument --seed: must be an integer in [0, 4294967295], not '{value}'" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
 
 
 def test_the_crafted_inputs_work_untouched(finished_run, tmp_path, capsys):

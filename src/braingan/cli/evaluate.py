@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from braingan.cli.flags import add_section_flags, section_overrides
+from braingan.cli.flags import add_section_flags, section_overrides, seed
 from braingan.config import DataConfig
 from braingan.errors import BrainganError
 from braingan.metrics.registry import DEFAULT, METRICS, result_of
@@ -47,7 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--inception-weights", type=Path, help="TorchScript Inception file for FID/KID/PRDC")
     parser.add_argument("--run-per-class", metavar="CLASS=RUN,...",
                         help="one unconditional run per class for the utility study, e.g. yes=runs/yes,no=runs/no")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed for the samples and the protocol's draws")
+    parser.add_argument("--seed", type=seed, default=0, help="noise seed for the samples and the protocol's draws")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (generation)")
     add_section_flags(parser, DataConfig, names=FOLDER_OPTIONS,
                       description="How folders are read without a run, as training would read them (a run's "

@@ -9,7 +9,7 @@ import typing
 from collections.abc import Collection
 from typing import Any
 
-from braingan.config import Section, field_type
+from braingan.config import RANGES, Section, field_type
 
 
 def add_section_flags(parser: argparse.ArgumentParser, section: type[Section],
@@ -46,6 +46,15 @@ def _number(text: str) -> int | float | str:
         except ValueError:
             pass
     return text
+
+
+def seed(text: str) -> int:
+    """A command's own --seed (generate, evaluate): an integer in the range of the config's seeds."""
+    value = _number(text)
+    test, says = RANGES["seed"]
+    if not isinstance(value, int) or not test(value):
+        raise argparse.ArgumentTypeError(f"{says.replace('must be', 'must be an integer')}, not {text!r}")
+    return value
 
 
 def _comma_list(text: str) -> list[str]:

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from braingan.cli.flags import seed
 from braingan.errors import BrainganError, shown
 
 FORMATS = ("png", "nifti", "dicom")
@@ -35,7 +36,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="png (default); nifti: one 3-D samples.nii.gz (RAS, 1 mm); dicom: one MR file "
                              "per sample, marked synthetic")
     parser.add_argument("--per-slice", action="store_true", help="with --format nifti: one .nii.gz per sample")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: fresh each time)")
+    parser.add_argument("--seed", type=seed, default=None, help="random seed (default: fresh each time)")
     parser.add_argument("--class", dest="label", help="class to generate (conditional runs)")
     parser.add_argument("--grid", type=Path, help="also write all images tiled in one PNG")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
