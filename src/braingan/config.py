@@ -370,6 +370,10 @@ def _checked(value: Any, hint: Any, name: str) -> Any:
     options = typing.get_args(hint) if _is_union(hint) else (hint,)
     if value is None and type(None) in options:
         return None
+    # Text is a path, a name or a device: none can hold NUL (the OS would refuse it deep inside a call).
+    texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    if any(isinstance(text, str) and "\0" in text for text in texts):
+        raise ConfigError(f"{name} must not hold a NUL character, not {value!r}")
     for option in options:
         if option is type(None):
             continue

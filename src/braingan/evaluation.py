@@ -23,7 +23,7 @@ from braingan.api import load, saved_config, saved_data
 from braingan.config import DataConfig, RunConfig
 from braingan.data import Dataset, load_dataset
 from braingan.data.fingerprint import check_same_data, fingerprint
-from braingan.devices import resolve_device
+from braingan.devices import memory_of, resolve_device
 from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_bytes, atomic_write_text
 from braingan.io.generator_files import GeneratorFile, read_generator_file
@@ -150,6 +150,9 @@ def _generate(runs: dict[str, Path], n: int, seed: int, device: str) -> tuple[to
     images, names = [], []
     for run_name, run in runs.items():
         synthesizer = load(run, device=device)
+        if (need := 4 * n * synthesizer.resolution**2) > (have := memory_of(torch.device("cpu"))):
+            raise BrainganError(f"--n {n:,} samples of {synthesizer.resolution} px need {need / 2**30:,.0f} GiB, "
+                                f"more than the {have / 2**30:,.0f} GiB of memory here")
         classes = [run_name] if run_name else synthesizer.class_names
         for i, name in enumerate(classes):
             count = n // len(runs) // len(classes) + (1 if i < n // len(runs) % len(classes) else 0)

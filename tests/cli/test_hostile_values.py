@@ -248,6 +248,10 @@ CASES = [
      "bad.toml: optim.eps must be a finite number, not nan"),
     ("old [train] seed = -5", config(toml("[train]\nseed = -5\n")), EXIT2, "bad.toml: run.seed must be in"),
     ("config device meta", config(toml('[run]\ndevice = "meta"\n')), EXIT2, "device 'meta' is not one"),
+    ("config path with a NUL", config(toml('[run]\ninit = "runs/a\\u0000b"\n')), EXIT2,
+     "bad.toml: run.init must not hold a NUL character, not 'runs/a\\x00b'"),
+    ("config class with a NUL", config(toml('[data]\nclasses = ["yes\\u0000"]\n')), EXIT2,
+     "bad.toml: data.classes must not hold a NUL character"),
     # checkpoints
     ("checkpoint at step -100", resume(lambda s: s.update(step=-100)), EXIT2,
      "last.pt: damaged checkpoint (step -100 is negative)"),
@@ -313,6 +317,9 @@ CASES = [
     ("import-keras --class ''", cli(lambda c: ["import-keras", keras_file(c, lambda h5: None), "--out",
                                                c.tmp / "imported", "--class", " "]),
      EXIT2, "--class must name the class"),
+    ("evaluate --n of a trillion", cli(lambda c: ["evaluate", c.run, "--real", c.folder("real", {
+        "a.jpg": c.mri.read_bytes(), "b.jpg": c.png_mri.read_bytes()}), "--n", 10**12, "--metrics", "swd",
+        "--protocol", "none", "--out", c.tmp / "gen"]), EXIT2, "--n 1,000,000,000,000 samples of 32 px need"),
     # memory that cannot be had, in a child whose address space may grow 1.5 GiB only
     ("--g-width of a million", bounded(lambda c: lambda: api.train(wide(c), c.tmp / "out")), ERROR,
      "this run needs at least"),
