@@ -3,7 +3,8 @@
 Each part is a list of rows ``(case, build the call, outcome, pattern)``: ``build`` makes its input
 under ``tmp_path`` from the real MRI and returns the call; the call must work, skip a named file,
 or fail with a clear one-line error (exit code 2 on the command line), never a traceback or a
-hang. ``check`` asserts one row; ``PARTS`` lists the parts, so one test counts the whole table.
+hang. ``bounded`` makes a row's call in a child whose memory is capped; ``check`` asserts one row;
+``PARTS`` lists the parts, so one test counts the whole table.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from __future__ import annotations
 import errno
 import io
 import os
+import pickle
+import resource
 import shutil
+import signal
 import struct
+import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from braingan.cli import main
@@ -144,6 +150,50 @@ SCALED = "scaled to the range the data uses"
 def rows(cases: list) -> list:
     """The rows with a default outcome filled in: a 3-tuple is "skips the text file README.jpg"."""
     return [case if len(case) == 4 else (*case, SKIP, "README.jpg: not an image file") for case in cases]
+
+
+BUDGET = 3 << 29  # 1.5 GiB of address space beyond what the process holds when the call starts
+
+
+def bounded(build: Callable[[Ctx], Callable[[], object]]) -> Callable[[Ctx], Callable[[], object]]:
+    """``build``'s call, made in a forked child whose address space may grow only BUDGET: a reader
+    that allocates what a header claims dies there of MemoryError, failing the row, instead of
+    swapping the machine. Its outcome (a value, or the BrainganError) comes back as if made here."""
+    def wrapped(c: Ctx) -> Callable[[], object]:
+        call, out, failure = build(c), c.tmp / "outcome.pickle", c.tmp / "failure.txt"
+
+        def run() -> object:
+            pid = os.fork()
+            if pid == 0:  # the child: never returns into pytest
+                code = 1
+                try:
+                    torch.set_num_threads(1)  # the parent's thread pool does not survive a fork
+                    with open("/proc/self/status") as f:
+                        size = next(int(line.split()[1]) << 10 for line in f if line.startswith("VmSize:"))
+                    resource.setrlimit(resource.RLIMIT_AS, (size + BUDGET, resource.getrlimit(resource.RLIMIT_AS)[1]))
+                    try:
+                        outcome = call()
+                    except BrainganError as e:
+                        outcome = e
+                    out.write_bytes(pickle.dumps(outcome))
+                    code = 0
+                except BaseException:
+                    failure.write_text(traceback.format_exc())
+                finally:
+                    os._exit(code)
+            try:
+                _, status = os.waitpid(pid, 0)
+            except BaseException:  # the hang guard: the child goes too
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise
+            assert status == 0, failure.read_text() if failure.exists() else f"the child died (status {status})"
+            outcome = pickle.loads(out.read_bytes())
+            if isinstance(outcome, BrainganError):
+                raise outcome
+            return outcome
+        return run
+    return wrapped
 
 
 def check(name: str, build, outcome: str, pattern: str | None, real_scans: RealScans, finished_run: Path,

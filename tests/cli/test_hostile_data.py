@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
-import pickle
-import resource
-import signal
 import socket
 import struct
-import traceback
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -24,8 +20,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-import torch
-from hostile import ERROR, SCALED, SKIP, WORKS, Ctx, check, encoded, file_, load, read, with_scans
+from hostile import ERROR, SCALED, SKIP, WORKS, Ctx, bounded, check, encoded, file_, load, read, with_scans
 from PIL import Image
 from pydicom.uid import RLELossless, generate_uid
 from safetensors.torch import load_file, save_file
@@ -36,52 +31,6 @@ from braingan.data import dataset as dataset_module
 from braingan.errors import BrainganError, shown
 from braingan.io import safe_read
 from dicom_files import write_mr
-
-# --- the bounded subprocess ------------------------------------------------------------------
-
-BUDGET = 3 << 29  # 1.5 GiB of address space beyond what the process holds when the call starts
-
-
-def bounded(build: Callable[[Ctx], Callable[[], object]]) -> Callable[[Ctx], Callable[[], object]]:
-    """``build``'s call, made in a forked child whose address space may grow only BUDGET: a reader
-    that allocates what a header claims dies there of MemoryError, failing the row, instead of
-    swapping the machine. Its outcome (a value, or the BrainganError) comes back as if made here."""
-    def wrapped(c: Ctx) -> Callable[[], object]:
-        call, out, failure = build(c), c.tmp / "outcome.pickle", c.tmp / "failure.txt"
-
-        def run() -> object:
-            pid = os.fork()
-            if pid == 0:  # the child: never returns into pytest
-                code = 1
-                try:
-                    torch.set_num_threads(1)  # the parent's thread pool does not survive a fork
-                    with open("/proc/self/status") as f:
-                        size = next(int(line.split()[1]) << 10 for line in f if line.startswith("VmSize:"))
-                    resource.setrlimit(resource.RLIMIT_AS, (size + BUDGET, resource.getrlimit(resource.RLIMIT_AS)[1]))
-                    try:
-                        outcome = call()
-                    except BrainganError as e:
-                        outcome = e
-                    out.write_bytes(pickle.dumps(outcome))
-                    code = 0
-                except BaseException:
-                    failure.write_text(traceback.format_exc())
-                finally:
-                    os._exit(code)
-            try:
-                _, status = os.waitpid(pid, 0)
-            except BaseException:  # the hang guard: the child goes too
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                raise
-            assert status == 0, failure.read_text() if failure.exists() else f"the child died (status {status})"
-            outcome = pickle.loads(out.read_bytes())
-            if isinstance(outcome, BrainganError):
-                raise outcome
-            return outcome
-        return run
-    return wrapped
-
 
 # --- crafted files from the real scans -------------------------------------------------------
 

@@ -23,10 +23,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from hostile import ERROR, EXIT2, Ctx, check, cli, file_, run_copy, toml, train_argv
+from hostile import ERROR, EXIT2, Ctx, bounded, check, cli, file_, run_copy, toml, train_argv
 from safetensors import safe_open
 from safetensors.torch import save_file
-from test_hostile_data import bounded
 
 from braingan import api
 from braingan.cli import main
