@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from braingan import __version__
 from braingan.compat import generator_kwargs
 from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_bytes, atomic_write_text
-from braingan.io.safe_read import read_regular
+from braingan.io.safe_read import read_regular, require_regular
 from braingan.models import build_generator
 
 WEIGHTS, META = "generator.safetensors", "generator.json"
@@ -114,7 +113,7 @@ def _files(run_dir: Path) -> tuple[Path, Path]:
     meta_path, weights_path = run_dir / META, run_dir / WEIGHTS
     if not meta_path.exists() or not weights_path.exists():
         raise BrainganError(f"{run_dir}: no trained generator ({META} and {WEIGHTS}); has training finished?")
-    read_regular(weights_path, limit=sys.maxsize, head=0)  # a FIFO or a device is not read from
+    require_regular(weights_path)
     return meta_path, weights_path
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from braingan.errors import BrainganError
-from braingan.io.safe_read import read_regular
+from braingan.io.safe_read import require_regular
 from braingan.models.seed_dcgan import SeedGenerator
 
 # The seed generator's layers, in order (Keras 3 adds an InputLayer to the config).
@@ -112,7 +112,7 @@ def _check_dataset(dataset: h5py.Dataset, name: str, path: Path) -> None:
 def read_weights(path: Path) -> list[list[np.ndarray]]:
     """The weight arrays of each layer that has weights, in model order; sizes are checked before
     anything is read."""
-    read_regular(path, head=0)  # a FIFO would hang h5py, a device never end
+    require_regular(path)
     try:
         with h5py.File(path, "r") as h5:
             _check_config(h5, path)

@@ -60,6 +60,16 @@ def read_regular(path: str | Path, limit: int = MAX_FILE_BYTES, head: int | None
     return data
 
 
+def require_regular(path: str | Path) -> None:
+    """Refuse ``path`` unless it is a regular file, before a library opens it (h5py, torch.load
+    and safetensors would wait forever on a FIFO and read a device without end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise BrainganError(f"{shown(path)}: cannot read ({e.strerror or e})") from e
+    _regular(path, mode)
+
+
 def _regular(path: str | Path, mode: int) -> None:
     if not stat.S_ISREG(mode):
         raise BrainganError(f"{shown(path)}: not a regular file ({file_kind(mode)}), not read")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import math
 import pickle
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import torch
 
 from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_bytes
-from braingan.io.safe_read import read_regular
+from braingan.io.safe_read import require_regular
 
 FORMAT = 1
 # What every checkpoint holds, and what each must be: the loop reads them without further checks.
@@ -50,7 +49,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load with ``weights_only=True``: a crafted pickle cannot run code, it is refused."""
     if not path.exists():
         raise BrainganError(f"{path}: no checkpoint to resume from")
-    read_regular(path, limit=sys.maxsize, head=0)  # a FIFO would hang the reads below, a device never end
+    require_regular(path)
     if not zipfile.is_zipfile(path):  # torch.save writes a zip; anything else is damaged, not hostile
         raise BrainganError(f"{path}: corrupt or truncated checkpoint (not a torch zip archive)")
     try:
