@@ -15,6 +15,9 @@ same collection (no membership attack there: members and non-members would diffe
     python benchmarks/bench_realism.py --table
     # 128 px on a GPU, one run at a time
     python benchmarks/bench_realism.py --recipes fastgan fewshot seed --minutes 10 --parallel 1 --device cuda
+    # fine-tuning from a prior against training from scratch (a recipe NAME:FLAGS trains with FLAGS
+    # instead of --preset NAME; fine-tuned runs are also audited against the prior's data)
+    python benchmarks/bench_realism.py --minutes 10 --recipes fewshot-fast "prior:--init brain64"
 
 Runs go to benchmarks/out/realism/<set>-<recipe>; a run that already has a generator is not
 trained again, one that has metrics.json is not scored again. The real scans come from
@@ -26,9 +29,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+import tomllib
 
 SHARED = Path(os.environ.get("BRAINGAN_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DATA = SHARED / "brain_tumor_detection"
@@ -42,6 +48,12 @@ SETS = {
 METRICS = "fid,kid,swd,prdc,frd,two_sample,diversity,memorization"
 
 
+def recipe_flags(recipe: str) -> list[str]:
+    """``--preset NAME`` for a preset, the flags after the colon for ``NAME:FLAGS``."""
+    label, _, flags = recipe.partition(":")
+    return shlex.split(flags) if flags else ["--preset", label]
+
+
 def train_all(names: list[str], runs: dict[str, Path], args: argparse.Namespace) -> None:
     """Train the runs without a generator yet, ``args.parallel`` at a time, threads shared equally."""
     todo = [name for name in names if not (runs[name] / "generator.safetensors").exists()]
@@ -51,7 +63,7 @@ def train_all(names: list[str], runs: dict[str, Path], args: argparse.Namespace)
         jobs = []
         for name in todo[start:start + args.parallel]:
             set_name, recipe = name.split("-", 1)
-            command = [*BRAINGAN, "train", str(DATA), *SETS[set_name][0], "--preset", recipe,
+            command = [*BRAINGAN, "train", str(DATA), *SETS[set_name][0], *recipe_flags(args.recipe_of[recipe]),
                        "--minutes", str(args.minutes), "--out", str(runs[name]), *device(args)]
             log = (runs[name].parent / f"{name}.log").open("w")
             jobs.append((name, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log))
@@ -66,7 +78,8 @@ def score(name: str, run: Path, args: argparse.Namespace) -> None:
         return
     set_name = name.split("-", 1)[0]
     _, holdout, membership = SETS[set_name]
-    metrics = METRICS + (",membership" if membership else "")
+    fine_tuned = "init" in tomllib.loads((run / "config.toml").read_text())["run"]
+    metrics = METRICS + (",membership" if membership else "") + (",prior_memorization" if fine_tuned else "")
     command = [*BRAINGAN, "evaluate", str(run), "--real", str(DATA / "yes"), "--holdout", str(holdout),
                "--n", str(args.n), "--metrics", metrics, *device(args)]
     subprocess.run(command, check=True)
@@ -78,8 +91,6 @@ def device(args: argparse.Namespace) -> list[str]:
 
 def images_shown(run: Path) -> int:
     """The images the run trained on, from the last row of its log.csv and its batch size."""
-    import tomllib
-
     lines = (run / "log.csv").read_text().split()
     batch = tomllib.loads((run / "config.toml").read_text())["run"]["batch_size"]
     return int(lines[-1].split(",")[0]) * batch
@@ -104,14 +115,18 @@ def row(name: str, run: Path) -> list[str]:
               f"{div['ratio']:.2f} {interval(div, 'ratio')}",
               f"{m['frd']['value']:.1f} / {m['frd']['floor']['value']:.1f}",
               f"{memo['flagged_fraction']:.3f} / {memo.get('holdout_flagged_fraction') or 0:.3f}"]
-    if "membership" in m:
-        cells.append(", ".join(f"{attack} {r['auc']:.2f}" for attack, r in m["membership"]["attacks"].items()))
+    cells.append(", ".join(f"{attack} {r['auc']:.2f}" for attack, r in m["membership"]["attacks"].items())
+                 if "membership" in m else "-")
+    prior = m.get("prior_memorization")
+    if prior:
+        cells.append(f"{prior['flagged_fraction']:.3f} / {prior.get('holdout_flagged_fraction') or 0:.3f}")
     return cells
 
 
 HEADER = ["run", "kimg", "FID (n samples) [95%]", "FID same n / floor", "KID [95%]",
           "2-sample Inception [95%] / floor", "2-sample radiomic [95%] / floor", "coverage [95%] / floor",
-          "precision / recall", "MS-SSIM ratio [95%]", "FRD / floor", "copies / held-out rate", "membership AUC"]
+          "precision / recall", "MS-SSIM ratio [95%]", "FRD / floor", "copies / held-out rate", "membership AUC",
+          "copies of the prior's data / held-out rate"]
 
 
 def table(names: list[str], runs: dict[str, Path]) -> None:
@@ -133,7 +148,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--table", action="store_true", help="only print the table of the runs scored so far")
     args = parser.parse_args()
-    names = [f"{s}-{r}" for s in args.sets for r in args.recipes]
+    args.recipe_of = {recipe.partition(":")[0]: recipe for recipe in args.recipes}
+    names = [f"{s}-{r}" for s in args.sets for r in args.recipe_of]
     runs = {name: args.out / name for name in names}
     if not args.table:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from braingan.errors import BrainganError
 from braingan.io.atomic import atomic_write_text
 from braingan.io.generator_files import GeneratorFile, load_generator
 from braingan.io.images import to_uint8
+from braingan.io.prior_files import init_source
 from braingan.io.run_lock import run_lock
 from braingan.training import fastpath
 from braingan.training.checkpoint import load_checkpoint
@@ -56,7 +57,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Cal
             log(f"resumed {run_dir} at step {trainer.step:,} of {config.total_steps:,} "
                 f"({trainer.step * config.run.batch_size:,} of {config.total_images:,} images shown)")
         elif config.run.init is not None:
-            trainer.init_from(Path(config.run.init))
+            trainer.init_from(config.run.init)
             log(f"G and D start from {config.run.init}")
         if ranks.is_main:
             atomic_write_text(run_dir / "config.toml", dump_toml(config))
@@ -72,8 +73,12 @@ def resolved(config: RunConfig) -> RunConfig:
     """``config`` with its paths absolute, so the saved config means the same from any folder."""
     data, run = config.data, config.run
     return dataclasses.replace(
-        config, data=dataclasses.replace(data, path=None if data.path is None else str(Path(data.path).resolve())),
-        run=dataclasses.replace(run, init=None if run.init is None else str(Path(run.init).resolve())))
+        config, data=dataclasses.replace(data, path=_absolute(data.path), exclude=_absolute(data.exclude)),
+        run=dataclasses.replace(run, init=None if run.init is None else init_source(run.init)))
+
+
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
 
 
 def saved_config(run_dir: str | Path) -> RunConfig:

@@ -100,6 +100,9 @@ class DataConfig(Section):
     limit: int | None = knob(None, "draw N files with replacement, as the seed notebook did", range="positive")
     subset_seed: int = knob(40, "random seed of that draw (seed notebook: 40)", range="seed")
     cache: bool = knob(True, "reuse preprocessed images from the cache")
+    exclude: str | None = knob(None, "leave out images that are the same scan as one in this folder (the set a "
+                                     "prior will be fine-tuned on), by the copy audit's duplicate distance, "
+                                     "mirror images included")
     slices: float = knob(1.0, "central fraction of each DICOM series / NIfTI volume kept", range="share")
     axis: str = knob("axial", "NIfTI cutting plane after reorientation to RAS+", choices=AXES)
     brain_fraction: float = knob(0.05, "drop volume slices with fewer non-background pixels than this",
@@ -147,6 +150,10 @@ class OptimConfig(Section):
     # 0 divides a weight whose gradient is 0 by 0: NaN at the first step
     eps: float = knob(1e-7, "Adam epsilon (Keras' default, not PyTorch's 1e-8)", flag="--adam-eps",
                       range="positive")
+    # FreezeD (Mo et al. 2020): a prior's first layers of D already tell brain texture apart, and
+    # a few fine-tuning scans are too few to retrain them without overfitting.
+    freeze_d_layers: int = knob(0, "with --init, keep D's first K layers (from the input side) at the prior's "
+                                   "weights (FreezeD)", range="non_negative")
 
 
 @dataclass
@@ -286,6 +293,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": {"mode_seeking": 0.1},
         "run": {"steps_per_epoch": 1500, "epochs": 4, "checkpoint_every": 1500},
     },
+    # A brain prior to fine-tune from (`--init`): fewshot-fast's networks and recipe on a large
+    # public collection (the 4-class Kaggle set, with --exclude DIR dropping the scans of the set it
+    # will be fine-tuned on), at batch 16, with mirror images, for as long as --minutes allows.
+    "prior": {
+        **FEWSHOT,
+        "data": {"resolution": 64},
+        "model": {"g_width": 128, "d_width": 32, "d_mbstd": True},
+        "loss": {"mode_seeking": 0.1},
+        "augment": {**FEWSHOT["augment"], "mirror": True},
+        "run": {"batch_size": 16, "images": 4_000_000, "steps_per_epoch": 1500, "checkpoint_every": 500},
+    },
     # The scalable dcgan family (64-256 px, spectral-norm D, class conditioning) with the
     # literature's few-shot settings: DiffAugment, StyleGAN2's logistic loss, lazy R1 and EMA.
     # The preset for `--conditional`, which the seed's networks cannot do.
@@ -311,6 +329,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         "run": {"batch_size": 16, "steps_per_epoch": 1500, "epochs": 4, "checkpoint_every": 1500},
     },
 }
+
+
+# What `train DATA --init PRIOR` starts from without a --preset: the prior's networks, loss,
+# augmentation and EMA, and the schedule and batch of training from scratch on a small set
+# (fewshot-fast's), so that fine-tuning and training from scratch differ only in the start.
+FINETUNE_RUN = {"batch_size": 4, "steps_per_epoch": 1500, "epochs": 4, "checkpoint_every": 1500}
+
+
+def finetune(prior: RunConfig) -> RunConfig:
+    """The config of a run fine-tuned from ``prior`` (before --config and flags): the prior's
+    sections but data (a fresh one at its resolution and crop) and run (FINETUNE_RUN), without
+    mirror images unless asked."""
+    config = RunConfig(preset=prior.preset, model=prior.model, optim=prior.optim, loss=prior.loss,
+                       augment=dataclasses.replace(prior.augment, mirror=False), ema=prior.ema,
+                       data=DataConfig(resolution=prior.data.resolution, crop=prior.data.crop))
+    apply_overrides(config, {"run": FINETUNE_RUN}, "fine-tuning")
+    return config
 
 
 def preset(name: str) -> RunConfig:

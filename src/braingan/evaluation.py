@@ -29,6 +29,7 @@ from braingan.io.atomic import atomic_write_bytes, atomic_write_text
 from braingan.io.generator_files import GeneratorFile, read_generator_file
 from braingan.io.images import save_png
 from braingan.io.model_card import write_model_card
+from braingan.io.prior_files import load_init
 from braingan.metrics import inception, memorization, registry
 from braingan.metrics.protocol import STANDARD, Protocol, group_ids
 from braingan.metrics.result import MetricResult, artifact_path
@@ -85,6 +86,37 @@ class Sets:
     holdout: torch.Tensor | None
     mirror: bool  # the generator trained on left-right flips too
     described: dict[str, str | None]  # metrics.json's account of each set
+    prior: PriorData | None = None  # a fine-tuned run's prior: what it trained on
+
+
+@dataclass
+class PriorData:
+    """The training images of the prior a run was fine-tuned from, or why they are not at hand."""
+
+    source: str  # the --init the run started from
+    images: torch.Tensor | None
+    mirror: bool
+    missing: str | None  # why the images could not be loaded
+
+
+def prior_data(trained: RunConfig) -> PriorData | None:
+    """The prior's training images, preprocessed as the prior's training was (its --exclude
+    included); None for a run not fine-tuned."""
+    source = trained.run.init
+    if source is None:
+        return None
+    try:
+        prior = RunConfig.from_dict(load_init(source)["config"], f"{source} config")
+    except BrainganError as e:
+        return PriorData(source, None, False, f"the prior is not readable ({e})")
+    if prior.data.path is None or not Path(prior.data.path).is_dir():
+        where = prior.data.path or "the embedded demo set"
+        return PriorData(source, None, False, f"the prior's training data ({where}) is not on this machine")
+    if prior.data.exclude is not None and not Path(prior.data.exclude).is_dir():
+        return PriorData(source, None, False, f"the folder the prior's data was cleaned against "
+                                              f"({prior.data.exclude}, --exclude) is not on this machine")
+    images = load_dataset(prior.data, log=lambda _: None).images
+    return PriorData(source, images, prior.augment.mirror, None)
 
 
 def _folder(data: DataConfig, path: str | Path, **changes: object) -> Dataset:
@@ -130,6 +162,7 @@ def _run_sets(run: Path, real: Path | None, fake: Path | None, train: Path | Non
         train_images = None
     training_data = (trained.data.path if trained is not None else None) or "the embedded demo set"
     return Sets(real=real_set, fake=images, fake_names=names, train=train_images,
+                prior=prior_data(trained) if trained is not None else None,
                 holdout=real_dataset(run, holdout, log=lambda _: None).images if holdout is not None else None,
                 mirror=trained is not None and trained.augment.mirror,
                 described={"real": str(real or training_data), "fake": source,
@@ -193,7 +226,6 @@ def evaluate(run: str | Path | None = None, real: str | Path | None = None, n: i
     the copy audit's base rate, the variety yardstick, and the non-members of membership attacks.
     ``protocol``: the draws of each reading's floor and interval (None: readings alone)."""
     names = registry.parse(metrics)
-    metrics_used = [registry.METRICS[m] for m in names]
     if run is None:
         if fake_dir is None or out is None:
             raise BrainganError("without a run, give the generated images (--fake FOLDER) and where metrics.json "
@@ -206,6 +238,9 @@ def evaluate(run: str | Path | None = None, real: str | Path | None = None, n: i
         sets = _run_sets(Path(run), Path(real) if real else None, Path(fake_dir) if fake_dir else None,
                          Path(train) if train else None, Path(holdout) if holdout else None, n, runs_per_class,
                          seed, device)
+    if metrics is None and sets.prior is not None:  # a fine-tuned run: by default audited against its prior too
+        names.append("prior_memorization")
+    metrics_used = [registry.METRICS[m] for m in names]
     out = Path(out) if out is not None else Path(run)
     real_set = sets.real
     inputs = registry.EvalInputs(real=real_set.images, fake=sets.fake, class_names=real_set.class_names,
@@ -213,6 +248,8 @@ def evaluate(run: str | Path | None = None, real: str | Path | None = None, n: i
                                  groups=group_ids(real_set.groups or real_set.files, len(real_set)))
     if sets.holdout is not None and any(m.reads_holdout for m in metrics_used):
         inputs.holdout = sets.holdout
+    if sets.prior is not None and sets.prior.images is not None:
+        inputs.prior_train, inputs.prior_mirror = sets.prior.images, sets.prior.mirror
     if run is not None and fake_dir is None and runs_per_class is None and any(m.inverts_generator
                                                                                 for m in metrics_used):
         inverted = _inverted_generator(Path(run), device)
@@ -229,6 +266,9 @@ def evaluate(run: str | Path | None = None, real: str | Path | None = None, n: i
 
     skipped = {m.name: "needs real scans the generator did not train on (--holdout FOLDER)"
                for m in metrics_used if m.needs_holdout and inputs.holdout is None}
+    if inputs.prior_train is None:
+        missing = sets.prior.missing if sets.prior is not None else "only for runs fine-tuned from a prior (--init)"
+        skipped.update({m.name: missing for m in metrics_used if m.needs_prior})
     if any(m.needs_inception or m.uses_inception_if_available for m in metrics_used):
         path, note = inception.locate_weights(inception_weights)
         inputs.inception_note = note
@@ -253,6 +293,7 @@ def evaluate(run: str | Path | None = None, real: str | Path | None = None, n: i
         "resolution": int(real_set.images.shape[-1]), "train": described["train"], "holdout": described["holdout"],
         "n_train": len(sets.train) if sets.train is not None else len(real_set),
         "n_holdout": len(sets.holdout) if sets.holdout is not None else None,
+        "prior": sets.prior.source if sets.prior is not None else None,
         "scan_groups": int(len(np.unique(inputs.groups))),
         "protocol": dataclasses.asdict(protocol) if protocol is not None else None,
         "inception": inputs.inception_note or None,

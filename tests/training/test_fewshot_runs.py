@@ -171,5 +171,5 @@ def test_fine_tune_starts_from_the_trained_weights(two_classes, small_mri, tmp_p
         braingan.train(with_mbstd, tmp_path / "mbstd", **QUIET)
     missing = tiny_fewshot(small_mri, steps=1)
     missing.run.init = str(tmp_path / "nothing")
-    with pytest.raises(BrainganError, match="no trained run"):
+    with pytest.raises(BrainganError, match="neither a trained run"):
         braingan.train(missing, tmp_path / "missing", **QUIET)

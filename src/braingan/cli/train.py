@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from braingan.cli.flags import add_section_flags, section_overrides
-from braingan.config import PRESETS, SECTIONS, RunConfig, apply_overrides, load_toml, preset
+from braingan.config import PRESETS, SECTIONS, RunConfig, apply_overrides, finetune, load_toml, preset
 from braingan.errors import BrainganError
 
 
@@ -37,8 +37,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_config_options(parser: argparse.ArgumentParser, default_preset: str) -> None:
-    parser.add_argument("--preset", default=default_preset, choices=list(PRESETS),
-                        help=f"starting configuration (default: {default_preset})")
+    parser.add_argument("--preset", choices=list(PRESETS),
+                        help=f"starting configuration (default: {default_preset}; with --init PRIOR, the prior's "
+                             "networks and recipe at the small-set schedule)")
+    parser.set_defaults(default_preset=default_preset)
     parser.add_argument("--config", type=Path,
                         help=f"TOML file of overrides ({', '.join(f'[{s.name}]' for s in SECTIONS)})")
     for section in SECTIONS:
@@ -46,11 +48,20 @@ def _add_config_options(parser: argparse.ArgumentParser, default_preset: str) ->
 
 
 def build_config(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
-    """Layers: preset (or the resumed run's config) < --config TOML < flags."""
-    config = base if base is not None else preset(args.preset)
+    """Layers: preset (or the resumed run's config, or with --init and no --preset the prior's
+    fine-tuning config) < --config TOML < flags."""
+    overrides = section_overrides(args)
+    init = overrides.get("run", {}).get("init")
+    if base is not None:
+        config = base
+    elif init is not None and args.preset is None:
+        from braingan.io.prior_files import load_init
+
+        config = finetune(RunConfig.from_dict(load_init(init)["config"], f"{init} config"))
+    else:
+        config = preset(args.preset or args.default_preset)
     if args.config is not None:
         apply_overrides(config, load_toml(args.config), str(args.config))
-    overrides = section_overrides(args)
     if getattr(args, "data", None):
         overrides.setdefault("data", {})["path"] = args.data
     apply_overrides(config, overrides, "command line")
@@ -60,13 +71,14 @@ def build_config(args: argparse.Namespace, base: RunConfig | None = None) -> Run
 def run_train(args: argparse.Namespace) -> int:
     from braingan import api
 
-    out = args.out or Path("runs") / args.preset
     if args.resume:
+        out = args.out or Path("runs") / (args.preset or args.default_preset)
         config = build_config(args, base=api.saved_config(out))
     else:
         if args.data is None:
             raise BrainganError("give a DATA folder to train on (or --resume an existing run)")
         config = build_config(args)
+        out = args.out or Path("runs") / (args.preset or ("finetune" if config.run.init else args.default_preset))
     _train(config, out, args.resume)
     print(f"run written to {out}: generator.safetensors, samples/, losses.png")
     return 0

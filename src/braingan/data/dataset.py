@@ -16,6 +16,7 @@ from braingan.config import DataConfig
 from braingan.data import cache
 from braingan.data.dicom import is_dicom, read_dicom
 from braingan.data.discover import SourceFile, discover, seed_subset
+from braingan.data.exclude import exclude_same_scans
 from braingan.data.nifti import is_nifti, read_nifti
 from braingan.data.preprocess import Preprocessing, preprocess
 from braingan.data.readers import read_grey
@@ -39,6 +40,7 @@ class Dataset:
     groups: list[str] = field(default_factory=list)
     duplicates: list[list[str]] = field(default_factory=list)  # byte-identical groups; first kept
     skipped: list[str] = field(default_factory=list)  # one message per unreadable file
+    excluded: list[str] = field(default_factory=list)  # images dropped as the same scan as one of --exclude
 
     def __len__(self) -> int:
         return len(self.images)
@@ -65,7 +67,8 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
     if config.path is None:
         from braingan.data.demo import load_demo_slices
 
-        return _from_arrays(load_demo_slices(), "mni152", settings)
+        demo = _from_arrays(load_demo_slices(), "mni152", settings)
+        return demo if config.exclude is None else exclude_same_scans(demo, config, log)
 
     sources = discover(config.path, config.classes)
     if config.limit is not None:
@@ -114,7 +117,7 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
                                                                     "skipped": decode_skips})
     if not files:
         raise BrainganError(f"{shown(config.path)}: no usable image found ({len(skipped)} unreadable files)")
-    return Dataset(
+    dataset = Dataset(
         images=images,
         labels=labels,
         class_names=class_names,
@@ -123,6 +126,7 @@ def load_dataset(config: DataConfig, log: Log = print) -> Dataset:
         duplicates=duplicates,
         skipped=skipped,
     )
+    return dataset if config.exclude is None else exclude_same_scans(dataset, config, log)
 
 
 def _preprocessed(data: bytes, name: str, settings: Preprocessing, volumes: VolumeOptions, skips: list[str],

@@ -43,7 +43,9 @@ def training_summary(config: RunConfig, dataset: Dataset) -> dict[str, Any]:
     return {"path": str(Path(config.data.path).resolve()) if config.data.path else "the embedded MNI152 demo slices",
             "images": len(dataset), "per_class": {name: per_class[name] for name in dataset.class_names},
             "scans": len(set(dataset.groups or dataset.files)),
-            "duplicates_dropped": sum(len(g) - 1 for g in dataset.duplicates) if config.data.dedupe else 0}
+            "duplicates_dropped": sum(len(g) - 1 for g in dataset.duplicates) if config.data.dedupe else 0,
+            **({"excluded": {"against": str(Path(config.data.exclude).resolve()), "images": len(dataset.excluded)}}
+               if config.data.exclude else {})}
 
 
 def _read_json(path: Path) -> dict | None:
@@ -65,6 +67,10 @@ def _trained(folder: Path, generator: dict) -> list[str]:
         lines += ["## Training data", "",
                   f"- {data.get('images')} images from {data.get('scans')} scans in `{data.get('path')}` ({classes})",
                   f"- byte-identical duplicate files dropped: {data.get('duplicates_dropped')}"]
+        excluded = data.get("excluded")
+        if isinstance(excluded, dict):
+            lines.append(f"- images dropped as the same scan as one in `{excluded.get('against')}` (--exclude): "
+                         f"{excluded.get('images')}")
     elif generator.get("source"):
         lines += ["## Training data", "", f"- not recorded: imported from {generator['source']}"]
     prep = generator.get("preprocessing") or {}

@@ -91,30 +91,32 @@ def memorization_rows(values: Mapping[str, Any]) -> list[Row]:
     return number_rows(values, MEMORIZATION_BETTER)
 
 
-def memorization_section(values: Mapping[str, Any]) -> Section:
-    """The verdict, the base rate it is read against, the thresholds, and the closest pairs."""
+def memorization_section(values: Mapping[str, Any], title: str = "Memorization audit",
+                          image: str = "training image") -> Section:
+    """The verdict, the base rate it is read against, the thresholds, and the closest pairs
+    (against the training images, or another set such as a prior's, named by ``image``)."""
     flagged = values["flagged"]
     blocks: list = [
-        Paragraph(f"{flagged} generated images are closer to a training image than distinct real scans come to "
+        Paragraph(f"{flagged} generated images are closer to a {image} than distinct real scans come to "
                   "each other.", "warn") if flagged else
-        Paragraph("No generated image is closer to a training image than distinct real scans come to each other.")]
+        Paragraph(f"No generated image is closer to a {image} than distinct real scans come to each other.")]
     if values.get("holdout_n"):
         blocks.append(Paragraph(
             f"Base rate: the same audit flags {values['holdout_flagged']} of {values['holdout_n']} held-out real "
             f"scans ({values['holdout_flagged_fraction']:.1%}; {values['holdout_set_aside']} set aside as copies of "
-            f"a training scan), against {values['flagged_fraction']:.1%} of the generated images. Samples flagged "
+            f"a {image}), against {values['flagged_fraction']:.1%} of the generated images. Samples flagged "
             "far more often than new patients' scans are memorised."))
     blocks += [
         Paragraph(f"Threshold: RMS pixel distance ≤ {values['threshold_distance']:.4f} or SSIM ≥ "
                   f"{values['threshold_ssim']:.3f} ({values['calibration']}: {values['real_near_duplicates']} of "
                   "them).", "note"),
-        Paragraph("Closest pairs: generated (top row) over its nearest training image (bottom row)."),
+        Paragraph(f"Closest pairs: generated (top row) over its nearest {image} (bottom row)."),
         Figure("pairs", "closest generated/training pairs"),
-        Table(("sample", "training image", "RMS distance", "SSIM"),
+        Table(("sample", image, "RMS distance", "SSIM"),
               tuple((str(p["sample"]), str(p["train_index"]), f"{p['distance']:.4f}", f"{p['ssim']:.3f}")
                     for p in values.get("pairs", []))),
     ]
-    return Section("Memorization audit", tuple(blocks))
+    return Section(title, tuple(blocks))
 
 
 # The report's summary: each headline is the reading in one sentence and how to read it, and
@@ -186,10 +188,11 @@ def diversity_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
                                           if collapsed else ""), "warn" if collapsed else ""),)
 
 
-def memorization_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
+def memorization_headline(values: Mapping[str, Any], audit: str = "Copy audit",
+                          image: str = "training image") -> tuple[Block, ...]:
     flagged, fraction = values["flagged"], values["flagged_fraction"]
     base = values.get("holdout_flagged_fraction") if values.get("holdout_n") else None
-    text = (f"Copy audit: {flagged} samples ({fraction:.1%}) are closer to a training scan than distinct real "
+    text = (f"{audit}: {flagged} samples ({fraction:.1%}) are closer to a {image} than distinct real "
             "scans come to each other")
     if base is not None:
         text += f"; the same audit flags {base:.1%} of real scans of patients not trained on."
@@ -198,9 +201,9 @@ def memorization_headline(values: Mapping[str, Any]) -> tuple[Block, ...]:
         text += ". Pass --holdout to evaluate for the rate at which it flags real scans of new patients."
         worse = flagged > 0
     if worse:
-        text += " Far more samples than new patients' scans: the generator copies training scans."
+        text += f" Far more samples than new patients' scans: the generator copies {image}s."
     return (Paragraph(text, "warn" if worse else ""),
-            Figure("pairs", "the closest samples (top) over their nearest training scans (bottom)"))
+            Figure("pairs", f"the closest samples (top) over their nearest {image}s (bottom)"))
 
 
 MEMBERSHIP_BETTER = "closer to chance (AUC 0.5, TPR = FPR)"

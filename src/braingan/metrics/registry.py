@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,6 +52,8 @@ class EvalInputs:
     holdout: torch.Tensor | None = None  # real scans not trained on: base rate (memorization), yardstick (diversity)
     train: torch.Tensor | None = None  # what the generator trained on, when not the real set above (copies, membership)
     mirror: bool = False  # the run trained on left-right flips: the audit searches the flipped real images too
+    prior_train: torch.Tensor | None = None  # what the prior of a fine-tuned run (--init) trained on
+    prior_mirror: bool = False  # the prior trained on left-right flips
     groups: np.ndarray | None = None  # scan group of each real image, which the bootstrap resamples together
     protocol: Protocol | None = STANDARD  # floors and intervals; None: the readings alone
     generator: Callable[[torch.Tensor], torch.Tensor] | None = None  # latents -> images, for attacks that invert it
@@ -97,6 +100,7 @@ class Metric:
     needs_labels: bool = False  # real and generated images with class labels
     reads_holdout: bool = False  # uses held-out real scans when given
     needs_holdout: bool = False  # skipped without them
+    needs_prior: bool = False  # only for runs fine-tuned from a prior whose training data is at hand
     inverts_generator: bool = False  # searches the generator's latent space when the run's generator is at hand
     rows_of: Callable[[Mapping[str, Any]], list[Row]] | None = None  # instead of a row per top-level number
     section_of: Callable[[Mapping[str, Any]], Section | None] | None = None  # its own part of the report
@@ -282,15 +286,23 @@ def _two_sample(x: EvalInputs) -> Measured:
     return values, {}
 
 
-def _memorization(x: EvalInputs) -> Measured:
+def _audit(train: torch.Tensor, fake: torch.Tensor, holdout: torch.Tensor | None, mirror: bool) -> Measured:
     from braingan.metrics import memorization
 
-    r = memorization.audit(x.training_images, x.fake, holdout=x.holdout, mirror=x.mirror)
+    r = memorization.audit(train, fake, holdout=holdout, mirror=mirror)
     values = r.summary()
     values["pairs"] = [{"sample": int(i), "train_index": int(r.nearest[i]), "flipped": bool(r.mirrored[i]),
                         "distance": float(r.distance[i]), "ssim": float(r.ssim[i])}
                        for i in np.argsort(r.distance, kind="stable")[:8]]
-    return values, {"pairs": memorization.closest_pairs_image(r, x.training_images, x.fake)}
+    return values, {"pairs": memorization.closest_pairs_image(r, train, fake)}
+
+
+def _memorization(x: EvalInputs) -> Measured:
+    return _audit(x.training_images, x.fake, x.holdout, x.mirror)
+
+
+def _prior_memorization(x: EvalInputs) -> Measured:
+    return _audit(x.prior_train, x.fake, x.holdout, x.prior_mirror)
 
 
 def _membership_of(x: EvalInputs, invert: bool) -> Measured:
@@ -376,6 +388,15 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            headline_of=presentation.memorization_headline,
            guide="Read the flagged fraction beside the base rate of held-out real scans (--holdout): far more "
                  "samples flagged than new patients' scans means the generator copies."),
+    Metric("prior_memorization", "The copy audit against the training images of the prior the run was fine-tuned "
+           "from (--init)", "fewer", _prior_memorization, rows_of=presentation.memorization_rows,
+           section_of=partial(presentation.memorization_section, title="Copy audit against the prior's data",
+                              image="prior's training image"),
+           reads_holdout=True, needs_prior=True, privacy=True,
+           headline_of=partial(presentation.memorization_headline, audit="Copy audit against the prior",
+                               image="prior's training image"),
+           guide="As memorization, against the public scans the prior learned from: a fine-tuned generator can "
+                 "still give back the prior's images."),
     Metric("membership", "Membership inference from the samples alone: distance to the closest sample (GAN-Leaks "
            "black-box) and a density ratio (DOMIAS), on training vs held-out real scans", _MEMBERSHIP_BETTER_ALL,
            _membership, rows_of=presentation.membership_rows, reads_holdout=True, needs_holdout=True, privacy=True,

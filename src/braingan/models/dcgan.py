@@ -93,6 +93,10 @@ class DCDiscriminator(nn.Module):
         self.head = spectral_norm(nn.Linear(ch[-1], 1))
         self.embed = spectral_norm(nn.Embedding(num_classes, ch[-1])) if num_classes else None
 
+    def input_layers(self) -> list[nn.Module]:
+        """The convolutions from the input side: what ``--freeze-d-layers`` counts."""
+        return [m for m in self.features if isinstance(m, nn.Conv2d)]
+
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """Logits [N]."""
         h = self.features(x)

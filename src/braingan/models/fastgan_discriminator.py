@@ -68,6 +68,10 @@ class FastDiscriminator(nn.Module):
         self.embed = spectral_norm(nn.Embedding(num_classes, ch[8])) if num_classes > 1 else None
         self.decoders = SelfSupervision(resolution, width, ch[8], ch[16]) if reconstruct else None
 
+    def input_layers(self) -> list[nn.Module]:
+        """The stem and the down blocks from the input side: what ``--freeze-d-layers`` counts."""
+        return [self.stem, *self.blocks]
+
     def forward(self, x: Tensor, labels: Tensor | None = None, reconstruct: int = 0) -> Tensor | tuple[Tensor, Tensor]:
         """Logits [N]; with ``reconstruct`` n > 0, also the decoders' error on the first n images
         (D's batch is [reals, fakes]: the reals are redrawn)."""

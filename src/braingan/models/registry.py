@@ -2,7 +2,9 @@
 
 Every family takes the same arguments: generators ``(resolution, width, num_classes,
 latent_dim, **options)``, discriminators ``(resolution, width, num_classes, **options)``,
-where ``num_classes`` 0 is unconditional and the options are the family's own. Each class
+where ``num_classes`` 0 is unconditional and the options are the family's own. Every
+discriminator lists its layers from the input side in ``input_layers()`` (FreezeD keeps the
+first K at their fine-tuning start). Each class
 checks what it is given and raises ``ValueError`` for what it cannot build; here that
 becomes a ``BrainganError`` naming the family.
 """

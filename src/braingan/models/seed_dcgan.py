@@ -64,6 +64,10 @@ class SeedDiscriminator(nn.Module):
         self.head = nn.Linear((4 * w + bool(mbstd_group)) * (resolution // 8) ** 2, 1)
         glorot_init(self)
 
+    def input_layers(self) -> list[nn.Module]:
+        """The convolutions from the input side: what ``--freeze-d-layers`` counts."""
+        return [m for m in self.features if isinstance(m, KerasSameConv2d)]
+
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """Logits [N]; the seed's sigmoid lives in the loss, where it is numerically stable."""
         return self.head(self.features(x)).squeeze(1)

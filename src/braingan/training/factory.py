@@ -72,10 +72,13 @@ def check_networks(config: RunConfig, world: World) -> None:
     device's memory: built and run on the meta device, which costs no memory and draws no random
     numbers. A conditional run is checked for two classes."""
     get_loss(config.loss.gan)
+    if config.optim.freeze_d_layers and config.run.init is None:
+        raise BrainganError("--freeze-d-layers keeps layers of a prior's discriminator: it needs --init PRIOR")
     num_classes = 2 if config.model.conditional else 0
     with torch.device("meta"):
         G = build_generator(config.model.arch, **generator_kwargs(config, num_classes))
         D = build_discriminator(config.model.arch, **discriminator_kwargs(config, num_classes, world))
+        freeze_input_layers(D, config.optim.freeze_d_layers)
         need = training_bytes(config, G, D, config.run.batch_size // world.size)
     have = memory_of(world.device)
     if need > have:
@@ -122,6 +125,19 @@ def _outputs(module: nn.Module, *inputs: torch.Tensor) -> int:
     return count[0]
 
 
+def freeze_input_layers(D: nn.Module, k: int) -> None:
+    """Keep D's first ``k`` layers from the input side fixed: no gradients, not in D's optimizer
+    (and so not all-reduced under torchrun)."""
+    if not k:
+        return
+    layers = D.input_layers()
+    if k >= len(layers):
+        raise BrainganError(f"--freeze-d-layers {k}: this discriminator has {len(layers)} layers from the input "
+                            f"side; freeze at most {len(layers) - 1} so that one learns")
+    for layer in layers[:k]:
+        layer.requires_grad_(False)
+
+
 def build_training(config: RunConfig, num_classes: int, world: World) -> TrainingParts:
     """Seeded from ``run.seed``: G's weights are drawn first, then D's, as the seed notebook did.
 
@@ -133,9 +149,10 @@ def build_training(config: RunConfig, num_classes: int, world: World) -> Trainin
     G = fastpath.prepare_module(build_generator(config.model.arch, **g_kwargs).to(world.device), run.fast)
     D = build_discriminator(config.model.arch, **discriminator_kwargs(config, num_classes, world)).to(world.device)
     D = fastpath.prepare_module(D, run.fast)
+    freeze_input_layers(D, optim.freeze_d_layers)
     adam = {"lr": optim.lr, "betas": (optim.beta1, optim.beta2), "eps": optim.eps}
     models = GanModels(G, D, fastpath.adam(G.parameters(), run.fast, **adam),
-                       fastpath.adam(D.parameters(), run.fast, **adam))
+                       fastpath.adam([p for p in D.parameters() if p.requires_grad], run.fast, **adam))
     a = config.augment
     return TrainingParts(
         models=models,

@@ -27,6 +27,7 @@ from braingan.errors import BrainganError
 from braingan.io.atomic import WriteError, remove_orphans
 from braingan.io.generator_files import GeneratorFile, save_generator
 from braingan.io.model_card import training_summary, write_model_card
+from braingan.io.prior_files import load_init
 from braingan.training import fastpath
 from braingan.training.augment import augment
 from braingan.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -134,27 +135,24 @@ class Trainer:
             for group in optimizer.param_groups:
                 group.update(lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
 
-    def init_from(self, run_dir: Path) -> None:
-        """Start G, D (and the EMA) from another run's weights, for fine-tuning; the step,
-        optimizer state and ADA's p start afresh. Class heads (``embed.*``) are kept only when
-        both runs have the same class names; otherwise they start from a fresh initialisation."""
-        path = Path(run_dir) / "checkpoints" / "last.pt"
-        if not path.exists():
-            raise BrainganError(f"{run_dir}: no trained run to start from (--init needs its checkpoints/last.pt)")
-        state = load_checkpoint(path)
+    def init_from(self, source: str) -> None:
+        """Start G, D (and the EMA) from a prior or another run's weights, for fine-tuning; the
+        step, optimizer state and ADA's p start afresh. Class heads (``embed.*``) are kept only when
+        both have the same class names; otherwise they start from a fresh initialisation."""
+        state = load_init(source)
         keep_heads = state["class_names"] == self.class_names
         if not keep_heads and self.config.model.conditional:
-            self.log(f"--init: {run_dir} has classes {state['class_names']}, this data {self.class_names}: "
+            self.log(f"--init: {source} has classes {state['class_names']}, this data {self.class_names}: "
                      "the class embedding of G and projection head of D start afresh")
 
         def weights(part: str) -> dict[str, torch.Tensor]:
             return state[part] if keep_heads else {k: v for k, v in state[part].items() if not k.startswith("embed.")}
 
-        _transfer(self.models.generator, weights("generator"), path)
-        _transfer(self.models.discriminator, weights("discriminator"), path)
+        _transfer(self.models.generator, weights("generator"), source)
+        _transfer(self.models.discriminator, weights("discriminator"), source)
         if self.ema:  # fresh class heads start equal to the live generator's
             self.ema.average.load_state_dict(self.models.generator.state_dict())
-            _transfer(self.ema.average, weights("ema" if "ema" in state else "generator"), path)
+            _transfer(self.ema.average, weights("ema" if "ema" in state else "generator"), source)
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -343,7 +341,7 @@ class Trainer:
             getattr(hook, moment)(self, *args)
 
 
-def _transfer(module: torch.nn.Module, source: dict[str, torch.Tensor], path: Path) -> None:
+def _transfer(module: torch.nn.Module, source: dict[str, torch.Tensor], path: str) -> None:
     """Load the tensors of ``source`` that fit; only class heads (``embed.*``) may be missing."""
     own = module.state_dict()
     for key, value in own.items():

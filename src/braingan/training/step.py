@@ -86,7 +86,9 @@ def train_step(models: GanModels, loss: GanLoss, real: Tensor, z: Tensor, labels
     models.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     models.opt_g.step()
-    D.requires_grad_(True)
+    for group in models.opt_d.param_groups:  # D's optimizer holds what D trains (not FreezeD's layers)
+        for weight in group["params"]:
+            weight.requires_grad_(True)
     return StepStats(d_loss.detach(), g_loss.detach(), logits[:n].detach().sign().sum())
 
 
