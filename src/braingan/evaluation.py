@@ -66,8 +66,8 @@ def real_dataset(run: str | Path, real: str | Path | None = None, log: Log = pri
             raise BrainganError(f"{run} {NO_RECORD}: give the real images to compare with (--real FOLDER)")
         return load_dataset(data_config_of(read_generator_file(Path(run)), real), log=log)
     data = dataclasses.replace(trained.data)
-    if real is not None:
-        data.path, data.classes, data.limit = str(real), None, None
+    if real is not None:  # another folder as it is: no --limit draw, classes or --exclude of the run's
+        data.path, data.classes, data.limit, data.exclude = str(real), None, None, None
         return load_dataset(data, log=log)
     dataset = load_dataset(data, log=log)
     check_same_data(saved_data(run), fingerprint(dataset), data.path,
