@@ -45,6 +45,7 @@ RANGES: dict[str, tuple[typing.Callable[[float], bool], str]] = {
     "share": (lambda v: 0.0 < v <= 1.0, "must be a fraction in (0, 1]"),
     "rate": (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),  # Adam's steps are about lr: above 1 is no rate
 }
+PRECISIONS = ("fp32", "bf16")
 AUGMENT_MODES = ("off", "fixed", "ada")
 AXES = ("axial", "coronal", "sagittal")
 
@@ -221,6 +222,10 @@ class RunSettings(Section):
     device: str = knob("auto", "auto, cpu, cuda, cuda:N")
     # channels_last + fused Adam: the plain eager step's math to float rounding (training/fastpath.py)
     fast: bool = knob(True, "fast path: channels_last layout and fused Adam (--no-fast: plain eager)")
+    # bf16 pays where the hardware computes it (GPUs; CPUs with avx512_bf16 or AMX); elsewhere
+    # PyTorch emulates it, many times slower (training/fastpath.py, benchmarks/RESULTS.md).
+    precision: str = knob("fp32", "fp32, or bf16: forward and backward under bf16 autocast, weights and "
+                                  "optimizer state in fp32", choices=PRECISIONS)
     init: str | None = knob(None, "start G, D and EMA from this run's checkpoint (fine-tuning)")
 
 

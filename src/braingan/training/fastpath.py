@@ -6,12 +6,16 @@ The levers (their effect on the seed preset: benchmarks/bench_speed.py, RESULTS.
 - fused Adam: one kernel over all 27M generator parameters instead of a chain of foreach ops;
 - on CUDA, cuDNN's autotuner (``cudnn.benchmark``): a GAN's shapes never change.
 
+``run.precision = "bf16"`` (not part of ``fast``, since it changes the math) runs forward and
+backward under bf16 autocast with fp32 weights and optimizer state.
+
 ``torch.compile`` is not used: on CPU it was slower than this path, after a long compilation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 
 import torch
 from torch import Tensor, nn
@@ -36,3 +40,18 @@ def prepare_images(images: Tensor, fast: bool) -> Tensor:
 def adam(params: Iterable[Tensor], fast: bool, **kwargs: object) -> torch.optim.Adam:
     """Adam with the fused kernel on the fast path; its state dict is the plain Adam's."""
     return torch.optim.Adam(params, fused=True, **kwargs) if fast else torch.optim.Adam(params, **kwargs)
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    """bf16 autocast for ``precision`` "bf16"; a no-op context for "fp32"."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def computes_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 in hardware; without it PyTorch emulates bf16 convolutions
+    many times slower than fp32 (benchmarks/RESULTS.md). The CPU checks are PyTorch's own
+    (private, so absent ones read as no)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(check() for check in checks if check is not None)

@@ -68,6 +68,9 @@ class Trainer:
         self.batch_rng = torch.Generator(self.device).manual_seed(config.run.seed)
         self.world.seed_dropout(config.run.seed, self.step)
         self.bar = tqdm(disable=True)  # replaced by fit's progress bar
+        if config.run.precision == "bf16" and not fastpath.computes_bf16(self.device):
+            log(f"--precision bf16: {self.device} has no bf16 arithmetic (no avx512_bf16 or AMX on a CPU), so "
+                "PyTorch emulates it, many times slower than fp32; --precision fp32 is faster here")
         self.hooks = default_hooks(self) if hooks is None else hooks
 
     @property
@@ -322,7 +325,8 @@ class Trainer:
         if self.config.augment.mirror:  # drawn after z, so runs without it keep the seed's exact stream
             flip = torch.rand(batch, device=self.device, generator=self.batch_rng)[local] < 0.5
             reals = torch.where(flip[:, None, None, None], reals.flip(-1), reals)
-        stats = train_step(self.step_models, self.loss, reals, z, self.labels[idx], self.step_options())
+        with fastpath.autocast(self.device, self.config.run.precision):
+            stats = train_step(self.step_models, self.loss, reals, z, self.labels[idx], self.step_options())
         if self.ema:
             self.ema.update(self.models.generator, self.step)
         if self.ada:

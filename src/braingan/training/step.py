@@ -64,10 +64,12 @@ def train_step(models: GanModels, loss: GanLoss, real: Tensor, z: Tensor, labels
         real_shown = shown[:n].detach().requires_grad_(True)
         shown = torch.cat([real_shown, shown[n:]])
     both = torch.cat([labels, labels])
+    # Losses in fp32 whatever the precision of the networks (.float() is free in fp32).
     if loss.d_reconstruction:  # the same forward also redraws the reals (models/self_supervision.py)
         logits, redrawn = D(shown, both, reconstruct=n)
+        logits, redrawn = logits.float(), redrawn.float()
     else:
-        logits = D(shown, both)
+        logits = D(shown, both).float()
     d_loss = loss.discriminator(logits[:n], logits[n:])
     if loss.d_reconstruction:
         d_loss = d_loss + loss.d_reconstruction * redrawn
@@ -80,9 +82,9 @@ def train_step(models: GanModels, loss: GanLoss, real: Tensor, z: Tensor, labels
     # G through a frozen D: no gradients for D's weights are computed at all (nor all-reduced).
     D = unwrap(D)
     D.requires_grad_(False)
-    g_loss = loss.generator(D(seen(fake), labels))
+    g_loss = loss.generator(D(seen(fake), labels).float())
     if options.mode_seeking:
-        g_loss = g_loss + options.mode_seeking * mode_seeking_penalty(fake, z, labels)
+        g_loss = g_loss + options.mode_seeking * mode_seeking_penalty(fake.float(), z, labels)
     models.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     models.opt_g.step()
