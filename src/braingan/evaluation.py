@@ -225,7 +225,7 @@ def evaluate(run: str | Path | None = None, real: str | Path | None = None, n: i
     ``holdout``: real scans it did not train on (copies of training scans in it are set aside):
     the copy audit's base rate, the variety yardstick, and the non-members of membership attacks.
     ``protocol``: the draws of each reading's floor and interval (None: readings alone)."""
-    names = registry.parse(metrics)
+    registry.parse(metrics)  # unknown names fail before any image is read
     if run is None:
         if fake_dir is None or out is None:
             raise BrainganError("without a run, give the generated images (--fake FOLDER) and where metrics.json "
@@ -238,8 +238,7 @@ def evaluate(run: str | Path | None = None, real: str | Path | None = None, n: i
         sets = _run_sets(Path(run), Path(real) if real else None, Path(fake_dir) if fake_dir else None,
                          Path(train) if train else None, Path(holdout) if holdout else None, n, runs_per_class,
                          seed, device)
-    if metrics is None and sets.prior is not None:  # a fine-tuned run: by default audited against its prior too
-        names.append("prior_memorization")
+    names = registry.parse(metrics, fine_tuned=sets.prior is not None)
     metrics_used = [registry.METRICS[m] for m in names]
     out = Path(out) if out is not None else Path(run)
     real_set = sets.real

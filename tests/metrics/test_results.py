@@ -32,6 +32,7 @@ READINGS = {
                    for score in ("auc", "tpr_at_1%_fpr", "tpr_at_0.1%_fpr")},
     "reconstruction": {f"reconstruction.{score}" for score in ("auc", "tpr_at_1%_fpr", "tpr_at_0.1%_fpr")},
     "memorization": {"flagged", "flagged_fraction", "min_distance", "max_ssim"},
+    "prior_memorization": {"flagged", "flagged_fraction", "min_distance", "max_ssim"},
     "utility": {"difference.balanced_accuracy", "difference.auc"},
 }
 BOOKKEEPING = {"seconds", "std", "subset_size", "subsets", "k", "pairs", "real_pairs", "pairs_requested", "holdout_n",
@@ -47,8 +48,10 @@ def mni32(mni_pngs: Path) -> torch.Tensor:
 def test_every_metric_returns_rows_with_directions_only_on_readings(mni32: torch.Tensor) -> None:
     real, fake = mni32[::2], mni32[1::2]  # 20 real MNI152 slices each, interleaved
     # The random-CNN features stand in for Inception, so FID and KID run here without weights.
-    inputs = EvalInputs(real=real, fake=fake, extractor=features.random_cnn_features, holdout=mni32)
+    inputs = EvalInputs(real=real, fake=fake, extractor=features.random_cnn_features, holdout=mni32,
+                        prior_train=mni32)
     results = {name: METRICS[name].compute(inputs) for name in DEFAULT}
+    results["prior_memorization"] = METRICS["prior_memorization"].compute(inputs)
     inputs.generator, inputs.latent_dim = (lambda z: fake[:1].expand(len(z), -1, -1, -1) + 0 * z.sum()), 4
     results["reconstruction"] = METRICS["reconstruction"].compute(inputs)  # a constant generator, for the rows
     labels = (np.arange(20) >= 10).astype(int)  # upper vs lower brain slices
@@ -68,7 +71,8 @@ def test_every_metric_returns_rows_with_directions_only_on_readings(mni32: torch
     assert any(n.startswith("feature_space: ") for n in results["prdc"].notes)
     assert results["memorization"].artifacts["pairs"].shape == (2 * 32 + 4, 8 * 32 + 7 * 4)
     assert {n: r.section.title for n, r in results.items() if r.section} == {
-        "memorization": "Memorization audit", "utility": "Augmentation utility"}
+        "memorization": "Memorization audit", "prior_memorization": "Copy audit against the prior's data",
+        "utility": "Augmentation utility"}
     utility_rows = {r.label: r for r in results["utility"].rows}
     assert re.fullmatch(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", utility_rows["real_only.accuracy"].value)
     assert utility_rows["real_only.accuracy"].better is None  # the yardstick the synthetic arm is read against

@@ -425,10 +425,11 @@ def result_of(name: str, values: dict[str, Any]) -> MetricResult:
     return metric.result(values)
 
 
-def parse(names: str | list[str] | None) -> list[str]:
-    """Metric names from 'a,b' or a list; unknown names are an error listing the known ones."""
+def parse(names: str | list[str] | None, fine_tuned: bool = False) -> list[str]:
+    """Metric names from 'a,b' or a list; unknown names are an error listing the known ones.
+    None is DEFAULT, and for a run fine-tuned from a prior also the metrics that need one."""
     if names is None:
-        return list(DEFAULT)
+        return list(DEFAULT) + [m.name for m in METRICS.values() if fine_tuned and m.needs_prior]
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in names if n not in METRICS]
