@@ -440,8 +440,11 @@ def test_metrics_json_never_holds_a_bare_nan(finished_run, real_scans, tmp_path,
 
 
 def test_ctrl_c_during_preprocessing_is_one_line_and_exit_130(real_scans, tmp_path, monkeypatch, capsys,
-                                                              hang_guard):
+                                                              hang_guard, request):
     """A real SIGINT, delivered while the scans are preprocessed (before training's own handler)."""
+    # Python's own Ctrl-C handler, as in a terminal: a shell starts background jobs with SIGINT ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     real, calls = dataset_module.preprocess, [0]
 
     def preprocess(*args, **kwargs):
