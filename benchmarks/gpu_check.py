@@ -7,7 +7,11 @@
 2. Timings: bench_speed.py's cases on the GPU (reference, plain, fast; generator at
    batch 64), the seed schedule (37,500 steps) extrapolated, and each preset's generator
    images/s at its own batch size with its GFLOP and % of the float32 matmul peak.
-3. With 2+ GPUs: a short ``torchrun`` data-parallel run on the embedded demo set.
+3. ``--cuda-graphs``: short runs of the seed (128 px), fewshot-fast and fastgan presets on the
+   embedded demo set, eager and replayed from CUDA graphs, from the same seed: the largest
+   loss difference over the first steps (a graph replays the eager kernels, so expect 0 or
+   float noise), images/s, and the seed schedule at the graphed pace.
+4. With 2+ GPUs: a short ``torchrun`` data-parallel run on the embedded demo set.
 
     python benchmarks/gpu_check.py          (about 3 minutes on one H100)
 """
@@ -94,6 +98,31 @@ def preset_generators(device: torch.device, peak: float) -> list[tuple[str, int,
     return rows
 
 
+def graphed_training(name: str, device: torch.device, steps: int = 1500) -> tuple[float, float, float]:
+    """(largest |loss difference| over the first 100 steps, eager images/s, graphed images/s) of
+    ``steps`` steps of preset ``name`` trained through the Trainer (``--log-every 50``)."""
+    import braingan
+    from braingan.config import preset
+    from braingan.training.logs import LossLog
+
+    rows = {}
+    for graphs in (False, True):
+        config = preset(name)
+        if name == "seed":
+            config.data.resolution = 128
+        r = config.run
+        r.device, r.cuda_graphs, r.log_every = str(device), graphs, 50
+        r.steps_per_epoch, r.epochs, r.images, r.checkpoint_every = steps, 1, 0, steps
+        with tempfile.TemporaryDirectory() as out:
+            rows[graphs] = LossLog(braingan.train(config, f"{out}/run", log=lambda _: None) / "log.csv").read()
+    diff = max(abs(a[k] - b[k]) for a, b in zip(rows[False][:100], rows[True][:100]) for k in ("d_loss", "g_loss"))
+
+    def pace(log: list[dict]) -> float:  # the later intervals' rate: warm-up and capture behind
+        return statistics.median(row["images_per_s"] for row in log[len(log) // 2:])
+
+    return diff, pace(rows[False]), pace(rows[True])
+
+
 def ddp_smoke() -> str:
     """A 20-step torchrun run on 2 GPUs (the embedded demo set); returns 'ok' or the error's tail."""
     with tempfile.TemporaryDirectory() as out:
@@ -123,6 +152,8 @@ def ddp_smoke() -> str:
 
 
 def main() -> None:
+    from braingan.config import preset
+
     if not torch.cuda.is_available():
         sys.exit("gpu_check: no CUDA device")
     device = torch.device("cuda")
@@ -150,6 +181,12 @@ def main() -> None:
     print(f"{'preset generator (fast path)':44s} {'batch':>6s} {'images/s':>10s} {'GFLOP':>8s} {'% peak':>7s}")
     for name, batch, rate, gflop, share in preset_generators(device, peak):
         print(f"{name:44s} {batch:6d} {rate:10.0f} {gflop:8.1f} {share:7.1f}")
+    print(f"{'--cuda-graphs, Trainer, 1,500 steps':44s} {'|loss diff|':>11s} {'eager img/s':>11s} "
+          f"{'graphed img/s':>13s} {'seed schedule s':>16s}")
+    for name in ("seed", "fewshot-fast", "fastgan-fast"):
+        diff, eager, graphed = graphed_training(name, device)
+        schedule = f"{SEED_STEPS * preset('seed').run.batch_size / graphed:16.0f}" if name == "seed" else ""
+        print(f"{name:44s} {diff:11.2e} {eager:11.0f} {graphed:13.0f} {schedule:>16s}", flush=True)
     if torch.cuda.device_count() >= 2:
         print(f"torchrun, 2 GPUs, 20 demo steps: {ddp_smoke()}")
     print(f"(generator batch {GEN_BATCH}; all timings float32 with cuDNN's default TF32 convolutions)")

@@ -226,6 +226,9 @@ class RunSettings(Section):
     # PyTorch emulates it, many times slower (training/fastpath.py, benchmarks/RESULTS.md).
     precision: str = knob("fp32", "fp32, or bf16: forward and backward under bf16 autocast, weights and "
                                   "optimizer state in fp32", choices=PRECISIONS)
+    # Opt-in until a lent GPU has shown the replayed step equal to the eager one (gpu_check.py).
+    cuda_graphs: bool = knob(False, "on a CUDA device, replay each step from a CUDA graph (one launch; lazy R1 "
+                                    "steps stay eager)")
     init: str | None = knob(None, "start G, D and EMA from this run's checkpoint (fine-tuning)")
 
 

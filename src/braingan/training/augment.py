@@ -32,13 +32,14 @@ CONTRAST_STD = 0.3  # log2 of the contrast factor
 CUTOUT = 0.25  # side of the black square, of the image size
 
 
-def augment(x: Tensor, p: float, generator: torch.Generator | None = None) -> Tensor:
-    """Randomly transformed copy of ``x`` [N, 1, H, W]; ``p == 0`` returns ``x`` itself.
+def augment(x: Tensor, p: float | Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Randomly transformed copy of ``x`` [N, 1, H, W]; a float ``p == 0`` returns ``x`` itself.
+    ``p`` may be a device scalar (a CUDA graph's, training/graphs.py), never read on the host.
 
     All random numbers come from ``generator`` (default: the global one of x's device), drawn
     in a fixed order, so two calls with equally seeded generators transform alike.
     """
-    if p <= 0:
+    if not torch.is_tensor(p) and p <= 0:
         return x
     n, device = len(x), x.device
 

@@ -138,10 +138,11 @@ def freeze_input_layers(D: nn.Module, k: int) -> None:
         layer.requires_grad_(False)
 
 
-def build_training(config: RunConfig, num_classes: int, world: World) -> TrainingParts:
+def build_training(config: RunConfig, num_classes: int, world: World, capturable: bool = False) -> TrainingParts:
     """Seeded from ``run.seed``: G's weights are drawn first, then D's, as the seed notebook did.
 
-    ``num_classes`` 0 builds unconditional networks."""
+    ``num_classes`` 0 builds unconditional networks. ``capturable``: the optimizers keep their
+    step counts on the device, so that a CUDA graph can replay their updates (training/graphs.py)."""
     run, optim = config.run, config.optim
     torch.manual_seed(run.seed)
     fastpath.tune_backend(world.device, run.fast)
@@ -150,7 +151,7 @@ def build_training(config: RunConfig, num_classes: int, world: World) -> Trainin
     D = build_discriminator(config.model.arch, **discriminator_kwargs(config, num_classes, world)).to(world.device)
     D = fastpath.prepare_module(D, run.fast)
     freeze_input_layers(D, optim.freeze_d_layers)
-    adam = {"lr": optim.lr, "betas": (optim.beta1, optim.beta2), "eps": optim.eps}
+    adam = {"lr": optim.lr, "betas": (optim.beta1, optim.beta2), "eps": optim.eps, "capturable": capturable}
     models = GanModels(G, D, fastpath.adam(G.parameters(), run.fast, **adam),
                        fastpath.adam([p for p in D.parameters() if p.requires_grad], run.fast, **adam))
     a = config.augment

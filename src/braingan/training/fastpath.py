@@ -42,9 +42,10 @@ def adam(params: Iterable[Tensor], fast: bool, **kwargs: object) -> torch.optim.
     return torch.optim.Adam(params, fused=True, **kwargs) if fast else torch.optim.Adam(params, **kwargs)
 
 
-def autocast(device: torch.device, precision: str) -> AbstractContextManager:
-    """bf16 autocast for ``precision`` "bf16"; a no-op context for "fp32"."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+def autocast(device: torch.device, precision: str, graphs: bool = False) -> AbstractContextManager:
+    """bf16 autocast for ``precision`` "bf16"; a no-op context for "fp32". Under CUDA graphs the
+    cast weights are not cached (PyTorch's rule: a cached cast would outlive the capture)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=not graphs)
 
 
 def computes_bf16(device: torch.device) -> bool:

@@ -28,7 +28,7 @@ from braingan.io.atomic import WriteError, remove_orphans
 from braingan.io.generator_files import GeneratorFile, save_generator
 from braingan.io.model_card import training_summary, write_model_card
 from braingan.io.prior_files import load_init
-from braingan.training import fastpath
+from braingan.training import fastpath, graphs
 from braingan.training.augment import augment
 from braingan.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from braingan.training.distributed import World
@@ -50,9 +50,15 @@ class Trainer:
         self.class_names = dataset.class_names
         self.training_data = training_summary(config, dataset)
         self.data = fingerprint(dataset)  # resume checks it: the run goes on only on the same data
-        parts = build_training(config, len(self.class_names) if config.model.conditional else 0, self.world)
+        no_graphs = graphs.unavailable(config, self.world) if config.run.cuda_graphs else "not asked for"
+        if config.run.cuda_graphs and no_graphs:
+            log(f"--cuda-graphs: {no_graphs}; training with the eager step")
+        parts = build_training(config, len(self.class_names) if config.model.conditional else 0, self.world,
+                               capturable=no_graphs is None)
         self.models, self.step_models, self.loss = parts.models, parts.step_models, parts.loss
         self.ema, self.ada, self.g_kwargs = parts.ema, parts.ada, parts.generator_kwargs
+        self.graphed = (graphs.GraphedStep(self.step_models, self.loss, graphs.backend(self.device))
+                        if no_graphs is None else None)
         self.images = fastpath.prepare_images(dataset.images.to(self.device), config.run.fast)
         # An unconditional run ignores the classes: one label for all, so that mode seeking (which
         # pairs only images of the same label) pairs every image of the batch.
@@ -325,13 +331,28 @@ class Trainer:
         if self.config.augment.mirror:  # drawn after z, so runs without it keep the seed's exact stream
             flip = torch.rand(batch, device=self.device, generator=self.batch_rng)[local] < 0.5
             reals = torch.where(flip[:, None, None, None], reals.flip(-1), reals)
-        with fastpath.autocast(self.device, self.config.run.precision):
-            stats = train_step(self.step_models, self.loss, reals, z, self.labels[idx], self.step_options())
+        labels, options = self.labels[idx], self.step_options()
+        with fastpath.autocast(self.device, self.config.run.precision, graphs=self.graphed is not None):
+            stats = self._graphed(reals, z, labels, options) if self.graphed is not None else None
+            if stats is None:
+                stats = train_step(self.step_models, self.loss, reals, z, labels, options)
         if self.ema:
             self.ema.update(self.models.generator, self.step)
         if self.ada:
             self.ada.observe(stats.real_signs, len(idx))
         return stats
+
+    def _graphed(self, reals: torch.Tensor, z: torch.Tensor, labels: torch.Tensor,
+                 options: StepOptions) -> StepStats | None:
+        """The step replayed from its CUDA graph; None (and the eager step from now on) when the
+        graph cannot be captured."""
+        try:
+            return self.graphed(reals, z, labels, options, self.augment_p)
+        except graphs.GraphUnavailable as e:
+            self.say(f"--cuda-graphs: the step could not be captured as a CUDA graph ({e}); "
+                     "training on with the eager step")
+            self.graphed = None
+            return None
 
     def _read_losses(self, pending: list[tuple[int, StepStats, float]], rate: float) -> LossRows:
         """One device-to-host copy for the whole interval (no sync on every step), averaged over ranks."""

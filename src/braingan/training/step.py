@@ -29,7 +29,9 @@ class StepOptions:
 
     augment: Callable[[Tensor], Tensor] | None = None  # applied to every image D sees, real or fake
     r1_weight: float = 0.0  # gamma / 2 * k on the steps of lazy R1, else 0
-    mode_seeking: float = 0.0  # weight of the mode-seeking term in G's loss, 0 is off
+    # Weight of the mode-seeking term in G's loss, 0 is off; a device scalar (a CUDA graph's,
+    # training/graphs.py) is on whatever it holds, so that reading it never syncs.
+    mode_seeking: float | Tensor = 0.0
 
 
 class StepStats(NamedTuple):
@@ -83,7 +85,7 @@ def train_step(models: GanModels, loss: GanLoss, real: Tensor, z: Tensor, labels
     D = unwrap(D)
     D.requires_grad_(False)
     g_loss = loss.generator(D(seen(fake), labels).float())
-    if options.mode_seeking:
+    if torch.is_tensor(options.mode_seeking) or options.mode_seeking:
         g_loss = g_loss + options.mode_seeking * mode_seeking_penalty(fake.float(), z, labels)
     models.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
