@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from braingan.config import RunConfig, dump_toml
+from braingan.config import PRECISIONS, RunConfig, dump_toml
 from braingan.data import load_dataset
 from braingan.devices import resolve_device
 from braingan.errors import BrainganError
@@ -93,16 +93,48 @@ def saved_data(run_dir: str | Path) -> dict[str, Any] | None:
     return load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt").get("data")
 
 
+BF16_PROBE = 16  # images drawn in both precisions before bf16 is trusted
+BF16_TOLERANCE = 0.001  # share of pixels bf16 may move by more than one grey level
+
+
 class Synthesizer:
     """A trained generator ready to make images.
 
     It takes the module over: moves it to ``device`` and to channels_last in place, as
-    ``nn.Module.to`` does (same weights, so a training loop can keep using it)."""
+    ``nn.Module.to`` does (same weights, so a training loop can keep using it). ``precision``
+    "bf16" computes under bf16 autocast (weights stay fp32; images come back as fp32), for
+    devices with bf16 arithmetic, only where it keeps the 8-bit images: a probe batch is drawn
+    in both precisions first, and a generator whose bf16 images differ by more than one grey
+    level on more than ``BF16_TOLERANCE`` of the pixels generates in fp32
+    (``precision_note`` says why; some families do, benchmarks/bench_precision.py)."""
 
-    def __init__(self, generator: torch.nn.Module, card: GeneratorFile, device: torch.device) -> None:
+    def __init__(self, generator: torch.nn.Module, card: GeneratorFile, device: torch.device,
+                 precision: str = "fp32") -> None:
+        if precision not in PRECISIONS:
+            raise BrainganError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         # channels_last: more images/s than the plain layout on CPU (benchmarks/bench_speed.py)
         self.generator = fastpath.prepare_module(generator.to(device), fast=True)
-        self.card, self.device = card, device
+        self.card, self.device, self.precision = card, device, "fp32"
+        self.precision_note: str | None = None
+        if precision == "bf16":
+            self.precision_note = self._bf16_changes()
+            self.precision = "bf16" if self.precision_note is None else "fp32"
+
+    def _bf16_changes(self) -> str | None:
+        """Why bf16 would change this generator's images (None: it keeps them within tolerance)."""
+        z = torch.randn(BF16_PROBE, self.card.latent_dim, generator=torch.Generator().manual_seed(0))
+        labels = self.labels(BF16_PROBE, None)
+        images = {}
+        with torch.no_grad():
+            for precision in PRECISIONS:
+                with fastpath.autocast(self.device, precision):
+                    out = self.generator(z.to(self.device), labels.to(self.device))
+                images[precision] = to_uint8(out.float().cpu()).astype(np.int16)
+        changed = float((np.abs(images["bf16"] - images["fp32"]) > 1).mean())
+        if changed <= BF16_TOLERANCE:
+            return None
+        return (f"bf16 changes {100 * changed:.2f}% of this generator's pixels by more than one grey level "
+                f"(at most {100 * BF16_TOLERANCE:g}% allowed): generating in fp32")
 
     @property
     def class_names(self) -> list[str]:
@@ -171,8 +203,10 @@ class Synthesizer:
         for z in self.noise(n, seed, batch_size):
             labels = self.labels(len(z), label, start)
             for i in range(0, len(z), batch_size):
-                yield self.generator(z[i:i + batch_size].to(self.device),
-                                     labels[i:i + batch_size].to(self.device)).cpu()
+                with fastpath.autocast(self.device, self.precision):
+                    images = self.generator(z[i:i + batch_size].to(self.device),
+                                            labels[i:i + batch_size].to(self.device))
+                yield images.float().cpu()
             start += len(z)
 
     def generate_tensor(self, n: int, seed: int | None = None, label: int | str | None = None,
@@ -188,7 +222,7 @@ class Synthesizer:
         return to_uint8(self.generate_tensor(n, seed=seed, label=label, batch_size=batch_size))
 
 
-def load(run_dir: str | Path, device: str = "auto") -> Synthesizer:
+def load(run_dir: str | Path, device: str = "auto", precision: str = "fp32") -> Synthesizer:
     """Load a run's ``generator.safetensors`` + ``generator.json`` (on CUDA when present)."""
     generator, card = load_generator(Path(run_dir))
-    return Synthesizer(generator, card, resolve_device(device))
+    return Synthesizer(generator, card, resolve_device(device), precision)

@@ -108,7 +108,7 @@ def test_real_fid_and_kid_on_inception_features(inception: InceptionFeatures, re
 def test_onnxruntime_features_equal_torch_features(inception: InceptionFeatures, real32: torch.Tensor) -> None:
     if inception.runtime is None:
         pytest.skip(f"features run with {inception.backend}")
-    assert inception.backend.startswith("onnxruntime")
+    assert inception.backend.startswith("onnxruntime") and inception.identity.endswith("-onnxruntime-cpu")
     fast = inception(real32[:6])
     inception.runtime, runtime = None, inception.runtime
     try:

@@ -1,5 +1,6 @@
 """``train.fast`` (channels_last + fused Adam) computes what the plain eager path computes."""
 
+import pytest
 import torch
 
 import braingan
@@ -69,3 +70,33 @@ def test_bf16_precision_computes_in_bf16_and_keeps_fp32_weights_and_optimizer_st
         assert max((bf16[k] - fp32[k]).abs().max().item() for k in fp32) < 4 * 3 * 2e-4
     moments = [s["exp_avg"] for s in runs["bf16"]["opt_g"]["state"].values()]
     assert moments and all(m.dtype == torch.float32 for m in moments)
+
+
+def test_bf16_generation_computes_in_bf16_and_changes_few_grey_levels(finished_run, tmp_path):
+    fp32, bf16 = (braingan.load(finished_run, device="cpu", precision=p) for p in ("fp32", "bf16"))
+    assert bf16.precision == "bf16" and bf16.precision_note is None  # its probe batch kept the images
+    seen = []
+    first = next(m for m in bf16.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d))
+    first.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    a, b = fp32.generate(40, seed=3).astype(int), bf16.generate(40, seed=3).astype(int)
+    assert seen and set(seen) == {torch.bfloat16}
+    change = abs(a - b)
+    assert change.any() and change.mean() < 1  # bf16 rounds, by a grey level or so, not more
+    assert bf16.generate_tensor(2, seed=0).dtype == torch.float32
+
+    out = tmp_path / "png"
+    assert main(["generate", str(finished_run), "-n", "4", "--out", str(out), "--seed", "3", "--precision", "bf16",
+                 "--device", "cpu"]) == 0
+    assert len(list(out.glob("*.png"))) == 4
+    with pytest.raises(braingan.BrainganError, match="precision must be one of fp32, bf16"):
+        braingan.load(finished_run, precision="fp16")
+
+
+def test_bf16_generation_falls_back_to_fp32_where_it_would_change_the_images(finished_run, tmp_path, monkeypatch,
+                                                                             capsys):
+    monkeypatch.setattr(braingan.api, "BF16_TOLERANCE", -1.0)  # a bar no generator meets
+    synthesizer = braingan.load(finished_run, device="cpu", precision="bf16")
+    assert synthesizer.precision == "fp32" and "generating in fp32" in synthesizer.precision_note
+    assert main(["generate", str(finished_run), "-n", "2", "--out", str(tmp_path / "png"), "--precision", "bf16",
+                 "--device", "cpu"]) == 0
+    assert "more than one grey level" in capsys.readouterr().out

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from braingan.cli.flags import seed
+from braingan.config import PRECISIONS
 from braingan.errors import BrainganError, shown
 
 FORMATS = ("png", "nifti", "dicom")
@@ -40,6 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--class", dest="label", help="class to generate (conditional runs)")
     parser.add_argument("--grid", type=Path, help="also write all images tiled in one PNG")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="bf16: generate under bf16 autocast where it keeps the 8-bit images within a grey level "
+                             "(pays on GPUs and CPUs with avx512_bf16 or AMX; docs/speed.md)")
     parser.add_argument("--reject-memorized", action="store_true",
                         help="drop samples the memorization audit flags as near copies of training images")
     parser.add_argument("--force", action="store_true",
@@ -64,7 +68,9 @@ def run_generate(args: argparse.Namespace) -> int:
         raise BrainganError(f"{shown(args.out)}: exists and is not a folder")
     if args.grid is not None:
         writable(args.grid, args.force)
-    synthesizer = api.load(args.run, device=args.device)
+    synthesizer = api.load(args.run, device=args.device, precision=args.precision)
+    if synthesizer.precision_note:
+        print(synthesizer.precision_note)
     synthesizer.labels(0, args.label)  # an unknown class, before anything is written
     _check_sizes(args, synthesizer.resolution)
     memorized = None

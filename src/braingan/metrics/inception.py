@@ -81,7 +81,8 @@ def _is_torchscript(path: Path) -> bool:
 
 class InceptionFeatures:
     """Batched pool3 features of grey images: onnxruntime on CPU where it is installed, else torch
-    in channels_last (faster than the plain layout on CPU); ``backend`` says which."""
+    in channels_last (faster than the plain layout on CPU); ``backend`` says which, ``identity``
+    names the weights and the backend."""
 
     def __init__(self, path: str | Path, device: str | torch.device = "cpu", batch_size: int = 32) -> None:
         try:
@@ -89,8 +90,12 @@ class InceptionFeatures:
         except (RuntimeError, ValueError) as e:
             raise BrainganError(f"{path}: not a TorchScript Inception model ({str(e).splitlines()[0]})") from e
         self.device, self.batch_size = torch.device(device), batch_size
-        self.runtime, self.backend = (inception_onnx.session(Path(path), self.model) if self.device.type == "cpu"
-                                      else (None, f"torch on {self.device}"))
+        weights = inception_onnx.digest(Path(path))
+        self.runtime, self.backend = (inception_onnx.session(Path(path), self.model, weights)
+                                      if self.device.type == "cpu" else (None, f"torch on {self.device}"))
+        # What the features depend on (the backends agree to TOLERANCE, not bit for bit): the
+        # key of the real sets' features on disk (metrics/feature_cache.py).
+        self.identity = f"{weights}-{'onnxruntime' if self.runtime is not None else 'torch'}-{self.device.type}"
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         if self.runtime is not None:

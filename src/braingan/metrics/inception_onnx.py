@@ -26,7 +26,7 @@ TOLERANCE = 1e-4  # largest feature difference accepted (features are ~0.2 on av
 PROBE = 2
 
 
-def _digest(path: Path) -> str:
+def digest(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -43,13 +43,14 @@ def _export(model: torch.jit.ScriptModule, probe: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
-def session(weights: Path, model: torch.jit.ScriptModule) -> tuple[object | None, str]:
-    """(onnxruntime session computing ``model``'s features, or None; a note saying which runs and why)."""
+def session(weights: Path, model: torch.jit.ScriptModule, weights_digest: str) -> tuple[object | None, str]:
+    """(onnxruntime session computing ``model``'s features, or None; a note saying which runs and why).
+    ``weights_digest``: ``digest(weights)``, the cache key of the conversion."""
     try:
         import onnxruntime
     except ImportError:
         return None, "torch (install onnxruntime for faster features on CPU)"
-    target = cache_dir() / "inception" / f"{_digest(weights)}.onnx"
+    target = cache_dir() / "inception" / f"{weights_digest}.onnx"
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.log_severity_level = 3

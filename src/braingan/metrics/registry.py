@@ -72,7 +72,17 @@ class EvalInputs:
         return self.cached(f"scorer:{build.__name__}", lambda: build(self))
 
     def inception_features(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.cached("inception", lambda: (self.extractor(self.real), self.extractor(self.fake)))
+        """(real, generated) Inception features; the real set's come from disk when this set met
+        these weights before (the protocol allows caching what depends on the real set alone)."""
+        from braingan.metrics.feature_cache import cached_features
+
+        def features() -> tuple[np.ndarray, np.ndarray]:
+            identity = getattr(self.extractor, "identity", None)  # a stand-in extractor (tests) has none
+            real = (cached_features("inception", identity, self.real, self.extractor) if identity
+                    else self.extractor(self.real))
+            return real, self.extractor(self.fake)
+
+        return self.cached("inception", features)
 
     def inception_pool(self) -> np.ndarray:
         """Real then generated Inception features, the pool ``metrics.protocol`` indexes."""
