@@ -115,26 +115,32 @@ class Synthesizer:
         # channels_last: more images/s than the plain layout on CPU (benchmarks/bench_speed.py)
         self.generator = fastpath.prepare_module(generator.to(device), fast=True)
         self.card, self.device, self.precision = card, device, "fp32"
-        self.precision_note: str | None = None
+        self.precision_note: str | None = None  # what became of a bf16 request, when it is worth saying
         if precision == "bf16":
             self.precision_note = self._bf16_changes()
-            self.precision = "bf16" if self.precision_note is None else "fp32"
+            if self.precision_note is None:
+                self.precision = "bf16"
+                if not fastpath.computes_bf16(device):
+                    self.precision_note = (f"--precision bf16: {device} has no bf16 arithmetic (no avx512_bf16 or "
+                                           "AMX on a CPU), so PyTorch emulates it, many times slower than fp32")
 
     def _bf16_changes(self) -> str | None:
         """Why bf16 would change this generator's images (None: it keeps them within tolerance)."""
         z = torch.randn(BF16_PROBE, self.card.latent_dim, generator=torch.Generator().manual_seed(0))
         labels = self.labels(BF16_PROBE, None)
-        images = {}
-        with torch.no_grad():
-            for precision in PRECISIONS:
-                with fastpath.autocast(self.device, precision):
-                    out = self.generator(z.to(self.device), labels.to(self.device))
-                images[precision] = to_uint8(out.float().cpu()).astype(np.int16)
+        images = {p: to_uint8(self._draw(z, labels, p)).astype(np.int16) for p in PRECISIONS}
         changed = float((np.abs(images["bf16"] - images["fp32"]) > 1).mean())
         if changed <= BF16_TOLERANCE:
             return None
         return (f"bf16 changes {100 * changed:.2f}% of this generator's pixels by more than one grey level "
                 f"(at most {100 * BF16_TOLERANCE:g}% allowed): generating in fp32")
+
+    @torch.no_grad()
+    def _draw(self, z: torch.Tensor, labels: torch.Tensor, precision: str) -> torch.Tensor:
+        """One batch of images in ``precision``, as fp32 on the CPU."""
+        with fastpath.autocast(self.device, precision):
+            images = self.generator(z.to(self.device), labels.to(self.device))
+        return images.float().cpu()
 
     @property
     def class_names(self) -> list[str]:
@@ -203,10 +209,7 @@ class Synthesizer:
         for z in self.noise(n, seed, batch_size):
             labels = self.labels(len(z), label, start)
             for i in range(0, len(z), batch_size):
-                with fastpath.autocast(self.device, self.precision):
-                    images = self.generator(z[i:i + batch_size].to(self.device),
-                                            labels[i:i + batch_size].to(self.device))
-                yield images.float().cpu()
+                yield self._draw(z[i:i + batch_size], labels[i:i + batch_size], self.precision)
             start += len(z)
 
     def generate_tensor(self, n: int, seed: int | None = None, label: int | str | None = None,

@@ -7,6 +7,7 @@ import braingan
 from braingan.cli import main
 from braingan.data import load_dataset
 from braingan.training.checkpoint import load_checkpoint
+from braingan.training.fastpath import computes_bf16
 from braingan.training.logs import LossLog
 from braingan.training.loop import Trainer
 from conftest import tiny_config
@@ -74,7 +75,8 @@ def test_bf16_precision_computes_in_bf16_and_keeps_fp32_weights_and_optimizer_st
 
 def test_bf16_generation_computes_in_bf16_and_changes_few_grey_levels(finished_run, tmp_path):
     fp32, bf16 = (braingan.load(finished_run, device="cpu", precision=p) for p in ("fp32", "bf16"))
-    assert bf16.precision == "bf16" and bf16.precision_note is None  # its probe batch kept the images
+    assert bf16.precision == "bf16"  # its probe batch kept the images
+    assert (bf16.precision_note is None) == computes_bf16(torch.device("cpu"))  # else: emulated, and said
     seen = []
     first = next(m for m in bf16.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d))
     first.register_forward_hook(lambda module, args, out: seen.append(out.dtype))

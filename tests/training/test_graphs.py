@@ -15,6 +15,7 @@ import braingan
 from braingan.config import preset
 from braingan.training import graphs
 from braingan.training.checkpoint import load_checkpoint
+from braingan.training.distributed import World
 from braingan.training.logs import LossLog
 from conftest import tiny_config
 
@@ -111,12 +112,16 @@ def test_a_failed_capture_says_why_and_trains_on_eagerly(monkeypatch, small_mri,
     assert len(said) == 1 and "operation not permitted" in said[0]
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({}, "need a CUDA device, not cpu"),
-    ({"fast": False}, "need a CUDA device"),
-])
-def test_cuda_graphs_off_a_gpu_train_eagerly_and_say_so(small_mri, tmp_path, change, reason):
-    config = tiny_config(small_mri, steps=2, cuda_graphs=True, **change)
+def test_cuda_graphs_apply_to_one_process_on_a_gpu_with_the_fast_path(small_mri):
+    config, gpu = tiny_config(small_mri), torch.device("cuda")  # a device name: no GPU is touched
+    assert graphs.unavailable(config, World(device=gpu)) is None
+    assert "need a CUDA device, not cpu" in graphs.unavailable(config, World())
+    assert "torchrun" in graphs.unavailable(config, World(rank=0, size=2, device=gpu))
+    config.run.fast = False
+    assert "--no-fast" in graphs.unavailable(config, World(device=gpu))
+
+
+def test_cuda_graphs_off_a_gpu_train_eagerly_and_say_so(small_mri, tmp_path):
     lines = []
-    braingan.train(config, tmp_path / "run", log=lines.append)
-    assert any(line.startswith("--cuda-graphs: ") and reason in line for line in lines)
+    braingan.train(tiny_config(small_mri, steps=2, cuda_graphs=True), tmp_path / "run", log=lines.append)
+    assert any(line.startswith("--cuda-graphs: ") and "need a CUDA device" in line for line in lines)
