@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,19 +23,31 @@ from braingan.io.run_lock import run_lock
 from braingan.training import fastpath
 from braingan.training.checkpoint import load_checkpoint
 
+if TYPE_CHECKING:
+    from braingan.training.distributed import World
+
 
 def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Callable[[str], None] = print) -> Path:
     """Train ``config`` into ``run_dir``; with ``resume`` continue from its last checkpoint."""
     from braingan.training.distributed import world
-    from braingan.training.factory import check_networks
-    from braingan.training.loop import Trainer  # the loop pulls in plotting; keep `load` light
 
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise BrainganError(f"{run_dir}: exists and is not a folder")
     config = resolved(config)
-    with world(config.run.device) as ranks, contextlib.ExitStack() as held:  # this rank of a torchrun launch
-        check_networks(config, ranks)  # before the data: a bad combination should not wait for it
+    with world(config.run.device) as ranks:  # this rank of a torchrun launch
+        _train_rank(config, run_dir, resume, log, ranks)
+    return run_dir
+
+
+def _train_rank(config: RunConfig, run_dir: Path, resume: bool, log: Callable[[str], None], ranks: World) -> None:
+    """This rank's share of ``train``, a function of its own so that the trainer and its DDP
+    wrappers, which hold the process group, are gone before ``world`` tears the group down."""
+    from braingan.training.factory import check_networks
+    from braingan.training.loop import Trainer  # the loop pulls in plotting; keep `load` light
+
+    check_networks(config, ranks)  # before the data: a bad combination should not wait for it
+    with contextlib.ExitStack() as held:
         if ranks.is_main:  # rank 0 writes the run directory: it alone holds its lock
             held.enter_context(run_lock(run_dir))
         else:
@@ -53,7 +65,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Cal
                 log(finished)
                 if ranks.is_main:
                     trainer.export_generator()
-                return run_dir
+                return
             log(f"resumed {run_dir} at step {trainer.step:,} of {config.total_steps:,} "
                 f"({trainer.step * config.run.batch_size:,} of {config.total_images:,} images shown)")
         elif config.run.init is not None:
@@ -62,7 +74,6 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, log: Cal
         if ranks.is_main:
             atomic_write_text(run_dir / "config.toml", dump_toml(config))
         trainer.fit()
-    return run_dir
 
 
 def _silent(message: str) -> None:

@@ -19,6 +19,7 @@ import torch
 import torch.multiprocessing as mp
 
 import braingan
+from braingan.api import saved_config
 from braingan.data import load_dataset
 from braingan.models import registry
 from braingan.models.seed_dcgan import SeedDiscriminator
@@ -92,7 +93,7 @@ def test_torchrun_trains_with_two_processes_and_resumes_with_one(small_mri, tmp_
     assert [int(r["step"]) for r in LossLog(run / "log.csv").read()] == list(range(1, STEPS + 1))
 
     # The same run continued by one process (a different K): the global batch is unchanged.
-    config = braingan.api.saved_config(run)
+    config = saved_config(run)
     config.run.epochs = 2
     braingan.train(config, run, resume=True, log=lambda _: None)
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2 * STEPS

@@ -23,6 +23,7 @@ How a step is split, so that K processes compute what one process computes:
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,6 +121,11 @@ def world(device: str = "auto") -> Iterator[World]:
     dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo", rank=rank, world_size=size)
     try:
         yield World(rank=rank, size=size, device=resolved)
+        # A rank that tears its connections down while another still finishes (rank 0 writes the
+        # samples and the generator) can abort in Gloo's threads; so every rank waits for the
+        # others, and what the block left holding the group (DDP reducers in cycles) goes first.
+        dist.barrier()
+        gc.collect()
     finally:
         dist.destroy_process_group()
 
