@@ -123,7 +123,7 @@ def world(device: str = "auto") -> Iterator[World]:
         yield World(rank=rank, size=size, device=resolved)
         # A rank that tears its connections down while another still finishes (rank 0 writes the
         # samples and the generator) can abort in Gloo's threads; so every rank waits for the
-        # others, and what the block left holding the group (DDP reducers in cycles) goes first.
+        # others, and objects of the block that still hold the group (DDP) are collected first.
         dist.barrier()
         gc.collect()
     finally:
